@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from unigen.data.packing import pack
 from unigen.data.sequence import Example, collate
 from unigen.data.stream import (
-    POLICIES, FromWorkers, batches, expand_shards, shard_samples, to_examples, to_numpy,
+    POLICIES, FromWorkers, batches, expand_shards, prompt_groups, shard_samples, to_examples, to_numpy,
 )
 from unigen.data.trajectory import MODES
 from unigen.data.windows import AccumulationWindows
@@ -50,6 +50,8 @@ class TrajectoryDataModule(L.LightningDataModule):
         batches_per_epoch: int = 1000,
         on_bad_sample: str = "skip",
         pack_length: int | None = None,
+        condition_dropout: float = 0.0,
+        group_by_prompt: bool = False,
         seed: int = 0,
     ):
         """
@@ -69,13 +71,22 @@ class TrajectoryDataModule(L.LightningDataModule):
             on_bad_sample: ``skip`` (count and log per reason) | ``raise`` (name shard, key, reason).
             pack_length: pack each batch's samples into rows of at most this many tokens
                 (``unigen.data.packing``; at least the model's context); none: one padded row per sample.
-            seed: seed of the shard and sample shuffles.
+            condition_dropout: share of training samples (with an image) whose prompt and reasoning
+                become the unconditional form the sampler's guidance rows use, with only the image
+                supervised: trains the branch classifier-free guidance steers against (Janus: 0.1).
+            group_by_prompt: keep each prompt's consecutive samples together (shuffled as a group,
+                never split across batches), so reward weighting with ``group: prompt`` sees all K
+                samples of a prompt (the loop writes them consecutively); batches then hold whole
+                groups (at most ``batch_size`` samples unless one group is larger).
+            seed: seed of the shard and sample shuffles and of condition dropout.
         """
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode '{mode}' is not one of {MODES}")
         if on_bad_sample not in POLICIES:
             raise ValueError(f"on_bad_sample '{on_bad_sample}' is not one of {POLICIES}")
+        if not 0 <= condition_dropout < 1:
+            raise ValueError(f"condition_dropout must be in [0, 1), got {condition_dropout}")
         self.save_hyperparameters()
         self.spec: TokenSpec | None = None
         self.skipped: Counter[str] = Counter()
@@ -117,9 +128,12 @@ class TrajectoryDataModule(L.LightningDataModule):
             if train and hp.shardshuffle:
                 stages.append(wds.shuffle(int(hp.shardshuffle), initial=1, rng=rng))
         stages.append(partial(shard_samples, policy=hp.on_bad_sample))
+        if hp.group_by_prompt:
+            stages.append(prompt_groups)
         if train and hp.shuffle_buffer > 1:
             stages.append(wds.shuffle(hp.shuffle_buffer, initial=min(100, hp.shuffle_buffer), rng=rng))
-        stages.append(partial(to_examples, spec=self._spec(), mode=hp.mode, policy=hp.on_bad_sample))
+        stages.append(partial(to_examples, spec=self._spec(), mode=hp.mode, policy=hp.on_bad_sample,
+                              condition_dropout=hp.condition_dropout if train else 0.0, seed=hp.seed))
         size = hp.batch_size if train else (hp.val_batch_size or hp.batch_size)
         stages.append(partial(batches, size=size, make_batch=self.make_batch()))
         pipe = wds.DataPipeline(*stages)

@@ -1,102 +1,138 @@
-"""The loop's report: per-category before/after tables, switch rates, an image grid, TensorBoard."""
+"""The loop's report: strict and GenEval-rule scores per category with paired bootstrap intervals,
+switch rates, the rounds, an image grid, TensorBoard scalars."""
 
 from __future__ import annotations
 
+import base64
 import json
-import statistics
 from pathlib import Path
 
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
 from unigen.benchmarks.summary import image_grid, png_image
-from unigen.data.trajectory import Trajectory
+from unigen.bootstrap import Interval, paired_bootstrap
 from unigen.files import atomic_write_bytes, atomic_write_text, png_bytes
-from unigen.worlds.shapes.vocab import CATEGORIES
 
-STAGES = (("base_explicit", "base, explicit"), ("base_unified", "base, unified"), ("post_unified", "post-trained, unified"))
-"""The three evaluations: the base as used today (program appends begin-of-image), the base left
-to switch by itself, and the post-trained model switching by itself."""
+GAIN = "gain"
+"""Post-trained (unified, last round) minus base (explicit): the acceptance figure."""
 
 
-def _fmt(value: float | None, spread: float | None = None) -> str:
+def _fmt(value: float | Interval | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.3f}" if spread is None else f"{value:.3f} ± {spread:.3f}"
+    if isinstance(value, Interval):
+        return f"{value.value:.3f} [{value.low:.3f}, {value.high:.3f}]"
+    return f"{value:.3f}"
 
 
-def _rows(summaries: list[dict]) -> dict[str, list[float | None]]:
-    """Metric name -> one value per summary (categories, overall, switch rate, reasoning length)."""
-    rows = {c: [s["categories"].get(c, {}).get("score") for s in summaries] for c in CATEGORIES}
-    rows["**overall**"] = [s["overall"] for s in summaries]
-    rows["switch rate"] = [s["switch_rate"] for s in summaries]
-    rows["reasoning tokens"] = [s["mean_reasoning_tokens"] for s in summaries]
-    return rows
+def stage_arrays(runs: list[dict], metric: str) -> dict[str, np.ndarray]:
+    """Stage -> (seeds, prompts, samples) scores: the base (explicit, unified) and every round's post-trained model."""
+    stages = {"base_explicit": [r["base_explicit"] for r in runs], "base_unified": [r["base_unified"] for r in runs]}
+    for i in range(len(runs[0]["rounds"])):
+        stages[f"round_{i + 1}"] = [r["rounds"][i]["post_unified"] for r in runs]
+    return {name: np.array([s[metric] for s in per_seed], dtype=float) for name, per_seed in stages.items()}
 
 
-def _mean_spread(values: list[float | None]) -> tuple[float | None, float | None]:
-    known = [v for v in values if v is not None]
-    if not known:
-        return None, None
-    return statistics.fmean(known), (statistics.stdev(known) if len(known) > 1 else None)
+def intervals(runs: list[dict], metric: str = "strict") -> dict[str, dict[str, Interval]]:
+    """Paired bootstrap over seeds, prompts and samples: every stage, and each round's gain over the base."""
+    arrays = stage_arrays(runs, metric)
+    rounds = [name for name in arrays if name.startswith("round_")]
+    diffs = {f"{GAIN}_{name}": (name, "base_explicit") for name in rounds}
+    diffs[GAIN] = (rounds[-1], "base_explicit")
+    return paired_bootstrap(arrays, runs[0]["base_explicit"]["categories"], differences=diffs)
 
 
 def table(runs: list[dict]) -> str:
-    """Markdown: one column per stage, mean ± spread (sample std) over the runs' seeds."""
-    columns = {key: _rows([r[key] for r in runs]) for key, _ in STAGES}
-    lines = ["| | " + " | ".join(label for _, label in STAGES) + " |", "|---|" + "---:|" * len(STAGES)]
-    for metric in columns["base_explicit"]:
-        cells = [_fmt(*_mean_spread(columns[key][metric])) for key, _ in STAGES]
-        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    """Markdown: base (explicit) and post-trained (unified, last round) per category, strict with
+    95% intervals and the paired gain, the GenEval-rule score beside; switch rates and lengths."""
+    strict, geneval = intervals(runs, "strict"), intervals(runs, "geneval")
+    last = f"round_{len(runs[0]['rounds'])}"
+    lines = ["| | strict: base, explicit | strict: post-trained, unified | strict: gain | "
+             "GenEval rules: base | GenEval rules: post-trained |", "|---|---:|---:|---:|---:|---:|"]
+    for key in strict[last]:
+        label = "**overall**" if key == "overall" else key
+        lines.append(f"| {label} | {_fmt(strict['base_explicit'][key])} | {_fmt(strict[last][key])} | "
+                     f"{_fmt(strict[GAIN][key])} | {_fmt(geneval['base_explicit'][key].value)} | "
+                     f"{_fmt(geneval[last][key].value)} |")
+    mean = lambda values: float(np.mean(values))  # noqa: E731
+    switch = {k: mean([r[k]["switch_rate"] for r in runs]) for k in ("base_explicit", "base_unified")}
+    post = [r["rounds"][-1]["post_unified"] for r in runs]
+    lines.append(f"\nSwitch rate (the model emits begin-of-image itself): base {switch['base_unified']:.3f} "
+                 f"(unified; explicit mode never switches: the program appends it), post-trained "
+                 f"{mean([p['switch_rate'] for p in post]):.3f}. Base left to switch by itself (unified): strict "
+                 f"{_fmt(strict['base_unified']['overall'])}. Reasoning tokens: base "
+                 f"{mean([r['base_explicit']['reasoning_tokens'] for r in runs]):.1f}, post-trained "
+                 f"{mean([p['reasoning_tokens'] for p in post]):.1f}.")
+    if len(runs[0]["rounds"]) > 1:
+        lines.append("\n" + rounds_table(runs, strict))
     return "\n".join(lines) + "\n"
 
 
-def before_after_grid(before: list[Trajectory], after: list[Trajectory], prompts: int = 8):
-    """Row 1: the base (explicit) on the first sample of ``prompts`` prompts; row 2: post-trained (unified)."""
-    b, a = ([t for t in trajs if t.sample_idx == 0][:prompts] for trajs in (before, after))
-    images = [png_image(t.png) for t in b] + [png_image(t.png) for t in a]
-    captions = [f"base: {t.prompt}" for t in b] + [f"post: {t.prompt}" for t in a]
-    return image_grid(images, captions, cols=len(b))
+def rounds_table(runs: list[dict], strict: dict[str, dict[str, Interval]] | None = None) -> str:
+    """Markdown: per round, self-generated correct share, post-trained strict overall and gain."""
+    strict = strict or intervals(runs, "strict")
+    lines = ["| round | self-generated, strict-correct | post-trained strict overall | gain over base | switch rate |",
+             "|---:|---:|---:|---:|---:|"]
+    for i in range(len(runs[0]["rounds"])):
+        name = f"round_{i + 1}"
+        made = np.mean([r["rounds"][i]["self_generated"]["image_correct"] for r in runs])
+        switch = np.mean([r["rounds"][i]["post_unified"]["switch_rate"] for r in runs])
+        lines.append(f"| {i + 1} | {made:.3f} | {_fmt(strict[name]['overall'])} | "
+                     f"{_fmt(strict[f'{GAIN}_{name}']['overall'])} | {switch:.3f} |")
+    return "\n".join(lines)
 
 
-def write_report(run_dir: Path, results: dict, before: list[Trajectory], after: list[Trajectory]) -> None:
+def before_after_grid(before: dict, after: dict, columns: int = 9):
+    """Row 1: the base (explicit), row 2: post-trained (unified); the first sample of spread-out prompts."""
+    picks = np.linspace(0, len(before["prompt_ids"]) - 1, columns).round().astype(int)
+    decode = lambda b64: None if b64 is None else base64.b64decode(b64)  # noqa: E731
+    images = [png_image(decode(stage["first_pngs"][i])) for stage in (before, after) for i in picks]
+    captions = [f"{who}: {before['categories'][i]}" for who in ("base", "post") for i in picks]
+    return image_grid(images, captions, cols=columns)
+
+
+def write_report(run_dir: Path, results: dict) -> None:
     """``report.md``, ``grid.png`` and TensorBoard scalars/image for one seed."""
-    grid = before_after_grid(before, after)
+    last = results["rounds"][-1]
+    grid = before_after_grid(results["base_explicit"], last["post_unified"])
     atomic_write_bytes(run_dir / "grid.png", png_bytes(grid))
-    gen = results["self_generated"]
+    made = ", ".join(f"round {r['round']}: {r['self_generated']['trajectories']} ({r['self_generated']['image_correct']:.3f} strict-correct)"
+                     for r in results["rounds"])
     text = (f"# ShapesWorld loop, seed {results['seed']}\n\nstrategy `{results['strategy']}`, weighting "
-            f"`{results['weighting']}`; training prompts per category {results['budget']}; "
-            f"{gen['trajectories']} self-generated trajectories, {gen['image_correct']:.3f} with a correct image.\n\n"
+            f"`{results['weighting']}`; training prompts per category {results['budget']}; self-generated "
+            f"trajectories {made}.\n\nScores with paired bootstrap 95% intervals (prompts, samples).\n\n"
             + table([results]) + "\n![before (top) / after (bottom)](grid.png)\n")
     atomic_write_text(run_dir / "report.md", text)
+    strict = intervals([results])
     with SummaryWriter(str(run_dir / "tensorboard" / "loop")) as writer:
-        for key, _ in STAGES:
-            for metric, values in _rows([results[key]]).items():
-                if values[0] is not None:
-                    writer.add_scalar(f"loop/{key}/{metric.strip('*')}", values[0], 0)
+        for stage, by_key in strict.items():
+            for key, interval in by_key.items():
+                writer.add_scalar(f"loop/{stage}/{key}", interval.value, 0)
         writer.add_image("loop/before_after", np.asarray(grid), 0, dataformats="HWC")
 
 
-def write_seed_table(out: Path, runs: list[dict]) -> dict:
-    """``report.md`` + ``results.json`` over all seeds; prints the table."""
+def write_table(out: Path, runs: list[dict]) -> dict:
+    """``report.md`` + ``results.json`` over all seeds (intervals resample seeds too); prints the table."""
     text = table(runs)
-    print(f"\nShapesWorld loop over seeds {[r['seed'] for r in runs]} (mean ± std where several):\n\n{text}")
-    atomic_write_text(out / "report.md", f"# ShapesWorld loop, seeds {[r['seed'] for r in runs]}\n\n" + text)
-    payload = {"runs": runs, "table": text}
+    seeds = [r["seed"] for r in runs]
+    print(f"\nShapesWorld loop over seeds {seeds} (paired bootstrap 95% intervals):\n\n{text}")
+    atomic_write_text(out / "report.md", f"# ShapesWorld loop, seeds {seeds}\n\n" + text)
+    summary = {name: {k: v.as_dict() for k, v in by_key.items()} for name, by_key in intervals(runs).items()}
+    payload = {"seeds": seeds, "strict": summary, "table": text}
     atomic_write_text(out / "results.json", json.dumps(payload, indent=1))
     return payload
 
 
 def ablation_table(root: Path) -> str:
-    """One row per ``<root>/<weighting>-<strategy>/results.json``: post-trained overall and switch rate."""
-    lines = ["| run | seeds | base explicit overall | post-trained overall | gain | switch rate after |",
+    """One row per ``<root>/<run>/seed-*/results.json`` set: strict overall base, post-trained and gain (95% intervals)."""
+    lines = ["| run | seeds | strict base (explicit) | strict post-trained (unified) | gain | switch rate |",
              "|---|---:|---:|---:|---:|---:|"]
-    for path in sorted(root.glob("*/results.json")):
-        runs = json.loads(path.read_text())["runs"]
-        base = _mean_spread([r["base_explicit"]["overall"] for r in runs])
-        post = _mean_spread([r["post_unified"]["overall"] for r in runs])
-        gain = _mean_spread([r["post_unified"]["overall"] - r["base_explicit"]["overall"] for r in runs])
-        switch = _mean_spread([r["post_unified"]["switch_rate"] for r in runs])
-        lines.append(f"| {path.parent.name} | {len(runs)} | {_fmt(*base)} | {_fmt(*post)} | {_fmt(*gain)} | "
-                     f"{_fmt(*switch)} |")
+    for run in sorted(p for p in root.iterdir() if p.is_dir() and list(p.glob("seed-*/results.json"))):
+        runs = [json.loads(p.read_text()) for p in sorted(run.glob("seed-*/results.json"))]
+        strict = intervals(runs)
+        last = f"round_{len(runs[0]['rounds'])}"
+        switch = np.mean([r["rounds"][-1]["post_unified"]["switch_rate"] for r in runs])
+        lines.append(f"| {run.name} | {len(runs)} | {_fmt(strict['base_explicit']['overall'])} | "
+                     f"{_fmt(strict[last]['overall'])} | {_fmt(strict[GAIN]['overall'])} | {switch:.3f} |")
     return "\n".join(lines) + "\n"
