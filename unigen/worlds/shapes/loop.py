@@ -202,13 +202,11 @@ def fit(start: str, data_dir: Path, run_dir: Path, weighting: str, settings: Fit
 
 
 def run_seed(base: str, out: Path, cache: Path, seed: int, strategy: str, weighting: str, rounds: int,
-             eval_per_category: int | None, eval_samples: int, budget: int, floor: float, samples_per_prompt: int,
-             sampling: SamplingConfig, settings: FitSettings) -> dict:
-    """One full pass of the method (``rounds`` rounds); every stage resumable."""
+             post_modes: list[str], eval_per_category: int | None, eval_samples: int, budget: int, floor: float,
+             samples_per_prompt: int, sampling: SamplingConfig, settings: FitSettings) -> dict:
+    """One full pass of the method (``rounds`` rounds); every stage's finished output is reused (a
+    model is loaded only for a stage that still has to run), so more rounds or post modes extend a run."""
     run_dir = out / f"seed-{seed}"
-    results_path = run_dir / "results.json"
-    if results_path.exists():
-        return json.loads(results_path.read_text())
     bench = benchmark_prompts(eval_per_category, seed=0)
     explicit, unified = replace(sampling, mode="explicit"), replace(sampling, mode="unified")
     eval_key = _key(base, eval_per_category, eval_samples, sampling, seed)
@@ -241,7 +239,7 @@ def run_seed(base: str, out: Path, cache: Path, seed: int, strategy: str, weight
     results = {"seed": seed, "strategy": strategy, "weighting": weighting, "budget": counts,
                "base_explicit": base_explicit, "base_unified": base_unified, "rounds": round_results}
     write_report(run_dir, results)
-    atomic_write_text(results_path, json.dumps(results))
+    atomic_write_text(run_dir / "results.json", json.dumps(results))
     return results
 
 
@@ -252,6 +250,7 @@ def loop(
     strategy: Literal["targeted", "broad", "benchmark_aligned"] = "targeted",
     weighting: Literal["none", "text", "image", "both"] = "both",
     rounds: int = 1,
+    post_modes: list[Literal["unified", "explicit", "direct"]] = ["unified"],
     eval_per_category: int | None = None,
     eval_samples: int = 32,
     budget: int = 512,
@@ -273,6 +272,8 @@ def loop(
         weighting: which modalities' losses are reward-weighted (the paper's ablation).
         rounds: rounds of self-generation and fit; round r > 1 samples with round r-1's model in
             unified mode and fits from it.
+        post_modes: modes the post-trained models are evaluated in (``unified`` first; add
+            ``direct`` for the reasoning ablation: the same model drawing without its reasoning).
         eval_per_category: held-out benchmark prompts per category (default: all, six each).
         eval_samples: samples per benchmark prompt.
         budget: training prompts.
@@ -285,10 +286,12 @@ def loop(
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if not post_modes or post_modes[0] != "unified":
+        raise ValueError(f"post_modes must start with 'unified' (the method's result), got {post_modes}")
     root = Path(out)
     shared = Path(cache) if cache else root / "cache"
     shared.mkdir(parents=True, exist_ok=True)
-    runs = [run_seed(base, root, shared, s, strategy, weighting, rounds, eval_per_category, eval_samples, budget,
+    runs = [run_seed(base, root, shared, s, strategy, weighting, rounds, post_modes, eval_per_category, eval_samples, budget,
                      floor, samples_per_prompt, sampling, fit_settings) for s in seeds]
     return write_table(root, runs)
 

@@ -16,6 +16,8 @@ from unigen.files import atomic_write_bytes, atomic_write_text, png_bytes
 
 GAIN = "gain"
 """Post-trained (unified, last round) minus base (explicit): the acceptance figure."""
+REASONING = "reasoning_effect"
+"""Post-trained with its reasoning (unified) minus the same model drawing directly (direct mode)."""
 
 
 def _fmt(value: float | Interval | None) -> str:
@@ -31,15 +33,19 @@ def stage_arrays(runs: list[dict], metric: str) -> dict[str, np.ndarray]:
     stages = {"base_explicit": [r["base_explicit"] for r in runs], "base_unified": [r["base_unified"] for r in runs]}
     for i in range(len(runs[0]["rounds"])):
         stages[f"round_{i + 1}"] = [r["rounds"][i]["post_unified"] for r in runs]
+        if "post_direct" in runs[0]["rounds"][i]:
+            stages[f"round_{i + 1}_direct"] = [r["rounds"][i]["post_direct"] for r in runs]
     return {name: np.array([s[metric] for s in per_seed], dtype=float) for name, per_seed in stages.items()}
 
 
 def intervals(runs: list[dict], metric: str = "strict") -> dict[str, dict[str, Interval]]:
     """Paired bootstrap over seeds, prompts and samples: every stage, and each round's gain over the base."""
     arrays = stage_arrays(runs, metric)
-    rounds = [name for name in arrays if name.startswith("round_")]
+    rounds = [name for name in arrays if name.startswith("round_") and not name.endswith("_direct")]
     diffs = {f"{GAIN}_{name}": (name, "base_explicit") for name in rounds}
     diffs[GAIN] = (rounds[-1], "base_explicit")
+    if f"{rounds[-1]}_direct" in arrays:
+        diffs[REASONING] = (rounds[-1], f"{rounds[-1]}_direct")
     return paired_bootstrap(arrays, runs[0]["base_explicit"]["categories"], differences=diffs)
 
 
@@ -64,6 +70,10 @@ def table(runs: list[dict]) -> str:
                  f"{_fmt(strict['base_unified']['overall'])}. Reasoning tokens: base "
                  f"{mean([r['base_explicit']['reasoning_tokens'] for r in runs]):.1f}, post-trained "
                  f"{mean([p['reasoning_tokens'] for p in post]):.1f}.")
+    if REASONING in strict:
+        lines.append(f"\nReasoning ablation (post-trained model, strict overall): with its reasoning "
+                     f"{_fmt(strict[last]['overall'])}, drawing directly (`direct`) "
+                     f"{_fmt(strict[last + '_direct']['overall'])}, difference {_fmt(strict[REASONING]['overall'])}.")
     if len(runs[0]["rounds"]) > 1:
         lines.append("\n" + rounds_table(runs, strict))
     return "\n".join(lines) + "\n"
@@ -125,14 +135,15 @@ def write_table(out: Path, runs: list[dict]) -> dict:
 
 
 def ablation_table(root: Path) -> str:
-    """One row per ``<root>/<run>/seed-*/results.json`` set: strict overall base, post-trained and gain (95% intervals)."""
+    """One row per ``<root>/<run>/seed-*/results.json`` set: strict overall of the base, of round 1's
+    post-trained model and the gain (95% intervals over seeds, prompts and samples)."""
     lines = ["| run | seeds | strict base (explicit) | strict post-trained (unified) | gain | switch rate |",
              "|---|---:|---:|---:|---:|---:|"]
     for run in sorted(p for p in root.iterdir() if p.is_dir() and list(p.glob("seed-*/results.json"))):
         runs = [json.loads(p.read_text()) for p in sorted(run.glob("seed-*/results.json"))]
         strict = intervals(runs)
-        last = f"round_{len(runs[0]['rounds'])}"
-        switch = np.mean([r["rounds"][-1]["post_unified"]["switch_rate"] for r in runs])
+        switch = np.mean([r["rounds"][0]["post_unified"]["switch_rate"] for r in runs])
         lines.append(f"| {run.name} | {len(runs)} | {_fmt(strict['base_explicit']['overall'])} | "
-                     f"{_fmt(strict[last]['overall'])} | {_fmt(strict[GAIN]['overall'])} | {switch:.3f} |")
+                     f"{_fmt(strict['round_1']['overall'])} | {_fmt(strict[GAIN + '_round_1']['overall'])} | "
+                     f"{switch:.3f} |")
     return "\n".join(lines) + "\n"
