@@ -14,17 +14,8 @@ from unigen.data.batch import TENSOR_FIELDS, Batch, collate
 from unigen.data.sequence import build_example
 from unigen.data.stream import to_numpy, to_tensors
 from unigen.data.synthetic import synthetic_trajectories
-from unigen.module import UnifiedLM
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-@pytest.fixture(scope="module")
-def module() -> UnifiedLM:
-    torch.manual_seed(0)
-    lm = UnifiedLM(model="janus-micro")
-    lm.configure_model()
-    return lm.eval()
 
 
 def make_batch(spec, pack_length: int | None = None, n: int = 5) -> Batch:

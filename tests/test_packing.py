@@ -15,15 +15,6 @@ from unigen.data.sequence import build_example
 from unigen.data.trajectory import Trajectory
 from unigen.losses import weighted_token_ce
 from unigen.models.inputs import backbone_inputs
-from unigen.module import UnifiedLM
-
-
-@pytest.fixture(scope="module")
-def module() -> UnifiedLM:
-    torch.manual_seed(0)
-    lm = UnifiedLM(model="janus-micro")
-    lm.configure_model()
-    return lm.eval()
 
 
 def examples(spec, n: int = 7, seed: int = 0):

@@ -19,6 +19,9 @@ from unigen.data.sequence import Example
 from unigen.losses import IGNORE
 
 MODALITIES = ("text", "image")
+TENSOR_FIELDS = ("input_ids", "image_mask", "text_labels", "image_labels", "attention_mask", "position_ids",
+                 "sample_index", "text_weight", "image_weight")
+"""The tensor fields of :class:`Batch` besides ``rewards`` and ``window_tokens``."""
 
 
 @dataclass
@@ -85,11 +88,7 @@ class Batch:
         """Replace the (S,) loss weights of ``modality``, on the batch's device and dtype."""
         current = self.sample_weights(modality)
         self._check_per_sample(f"{modality} weights", weights)
-        weights = weights.to(current.device, current.dtype)
-        if modality == "text":
-            self.text_weight = weights
-        else:
-            self.image_weight = weights
+        setattr(self, f"{modality}_weight", weights.to(current.device, current.dtype))
 
     def set_reward(self, name: str, values: torch.Tensor) -> None:
         """Store (S,) reward values (NaN = none) under "<modality>/<name>"."""
@@ -113,10 +112,6 @@ class Batch:
         device = torch.device(device)
         non_blocking = device.type not in ("cpu", "mps")  # as Lightning does for bare tensors
         return self.apply(lambda t: t.to(device, non_blocking=non_blocking))
-
-
-TENSOR_FIELDS = ("input_ids", "image_mask", "text_labels", "image_labels", "attention_mask", "position_ids",
-                 "sample_index", "text_weight", "image_weight")
 
 
 def collate(examples: list[Example], pad_id: int, pack_length: int | None = None) -> Batch:
