@@ -116,8 +116,8 @@ def main() -> None:
             tokens[name] += n_tokens
     speed = {}
     for name, batches in arms.items():
-        slots = np.mean([b["input_ids"].numel() for b in batches[1:]])
-        rows = np.mean([b["input_ids"].shape[0] for b in batches[1:]])
+        slots = np.mean([b.input_ids.numel() for b in batches[1:]])
+        rows = np.mean([b.input_ids.shape[0] for b in batches[1:]])
         pad = float(np.mean([b.padding_fraction for b in batches[1:]]))
         speed[name] = tokens[name] / sum(times[name])
         print(f"{name:>6}: {rows:5.1f} rows/step, {slots:8.0f} token slots/step, padding {pad:6.1%}, "
