@@ -156,7 +156,8 @@ def test_bad_config_values_are_errors():
 def test_unconditional_rows_are_what_condition_dropout_trains(micro_model):
     """Guidance steers against the branch condition dropout trains: the embeddings and positions
     the sampler feeds its unconditional row equal the training sequence of the dropped trajectory."""
-    from unigen.data.sequence import build_example, collate
+    from unigen.data.batch import collate
+    from unigen.data.sequence import build_example
     from unigen.data.trajectory import Trajectory
 
     spec, model = micro_model.spec, micro_model
@@ -185,7 +186,7 @@ def test_unconditional_rows_are_what_condition_dropout_trains(micro_model):
     for row, drop in ((0, False), (1, True)):
         batch = collate([build_example(traj, spec, "unified", drop_condition=drop)], spec.pad_id)
         with torch.no_grad():
-            trained = model.embed_mixed(batch["input_ids"], batch["image_mask"])[0, : embeds.shape[1]]
+            trained = model.embed_mixed(batch.input_ids, batch.image_mask)[0, : embeds.shape[1]]
         torch.testing.assert_close(embeds[row], trained)
-        assert positions[row].tolist() == batch["position_ids"][0, : embeds.shape[1]].tolist()
+        assert positions[row].tolist() == batch.position_ids[0, : embeds.shape[1]].tolist()
     assert embeds.shape[1] == len(spec.encode_prompt("a red circle")) + len(script) + spec.num_image_tokens

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from unigen.data.trajectory import MODES, Trajectory
 from unigen.losses import IGNORE
