@@ -210,10 +210,10 @@ def run_seed(base: str, out: Path, cache: Path, seed: int, strategy: str, weight
     bench = benchmark_prompts(eval_per_category, seed=0)
     explicit, unified = replace(sampling, mode="explicit"), replace(sampling, mode="unified")
     eval_key = _key(base, eval_per_category, eval_samples, sampling, seed)
-    base_explicit = cached_evaluation(cache / f"base-explicit-{eval_key}.json", base, bench,
-                                                      eval_samples, explicit, seed, "base-explicit")
-    base_unified = cached_evaluation(cache / f"base-unified-{eval_key}.json", base, bench, eval_samples,
-                                        unified, seed, "base-unified")
+    base_explicit = cached_evaluation(cache / f"base-explicit-{eval_key}.json", base, bench, eval_samples, explicit,
+                                      seed, "base-explicit")
+    base_unified = cached_evaluation(cache / f"base-unified-{eval_key}.json", base, bench, eval_samples, unified,
+                                     seed, "base-unified")
     records, counts = build_prompts(strategy, category_scores(base_explicit), bench, budget, floor, seed)
     write_prompts(run_dir / "prompts.jsonl", records)
     start, round_results = base, []
@@ -232,9 +232,11 @@ def run_seed(base: str, out: Path, cache: Path, seed: int, strategy: str, weight
             model = None
         else:
             model = fit(start, data_dir, round_dir, weighting, settings, seed + 1000 * r)
-        post = cached_evaluation(round_dir / "post-unified.json", model or str(round_dir / "model"),
-                                              bench, eval_samples, unified, seed, f"post-unified-r{r}")
-        round_results.append({"round": r, "self_generated": generated, "post_unified": post})
+        posts = {f"post_{mode}": cached_evaluation(round_dir / f"post-{mode}.json", model or str(round_dir / "model"),
+                                                   bench, eval_samples, replace(sampling, mode=mode), seed,
+                                                   f"post-{mode}-r{r}")
+                 for mode in post_modes}
+        round_results.append({"round": r, "self_generated": generated, **posts})
         start = str(round_dir / "model")
     results = {"seed": seed, "strategy": strategy, "weighting": weighting, "budget": counts,
                "base_explicit": base_explicit, "base_unified": base_unified, "rounds": round_results}
