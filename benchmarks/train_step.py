@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from unigen.data.synthetic import synthetic_trajectories
+from unigen.data.synthesize import synthetic_trajectories
 from unigen.data.sequence import build_example, collate
 from unigen.losses import combine
 from unigen.module import UnifiedLM

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from unigen.data.trajectory import Trajectory
-from unigen.models.base import UnifiedModel
-from unigen.rewards.base import RewardSpec, checked_values, target_modalities
+from unigen.models.unified import UnifiedModel
+from unigen.rewards.contract import RewardSpec, checked_values, target_modalities
 from unigen.rewards.images import with_decoded_png
 
 

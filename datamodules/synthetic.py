@@ -1,4 +1,4 @@
-"""In-memory synthetic trajectories (``unigen.data.synthetic``) as a DataModule: for smoke tests,
+"""In-memory synthetic trajectories (``unigen.data.synthesize``) as a DataModule: for smoke tests,
 equivalence tests (DDP, accumulation, packing) and recipes run without shards."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader
 from unigen.data.packing import pack
 from unigen.data.sequence import build_example, collate
 from unigen.data.resumable import ResumableBatches
-from unigen.data.synthetic import synthetic_trajectories
-from unigen.models.base import TokenSpec
+from unigen.data.synthesize import synthetic_trajectories
+from unigen.models.unified import TokenSpec
 
 
 class SyntheticDataModule(L.LightningDataModule):

@@ -22,7 +22,7 @@ from unigen.data.stream import (
 )
 from unigen.data.trajectory import MODES
 from unigen.data.windows import AccumulationWindows
-from unigen.models.base import TokenSpec
+from unigen.models.unified import TokenSpec
 
 log = logging.getLogger(__name__)
 

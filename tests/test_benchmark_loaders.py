@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from benchmark_assets import ASSETS, real_geneval
-from unigen.benchmarks import load_benchmark
+from unigen.evals import load_benchmark
 
 
 def test_real_geneval_has_553_prompts_in_six_categories():

@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from benchmark_assets import real_geneval
-from unigen.benchmarks import load_benchmark
-from unigen.benchmarks.layout import SampleOutput, finished_indices, read_scores, write_prompt_folder
-from unigen.benchmarks.summary import image_grid, markdown_table, summarize, write_summary
+from unigen.evals import load_benchmark
+from unigen.evals.layout import SampleOutput, finished_indices, read_scores, write_prompt_folder
+from unigen.evals.summary import image_grid, markdown_table, summarize, write_summary
 
 
 def _png(color) -> bytes:
@@ -78,7 +78,7 @@ def test_write_summary_and_grid(tmp_path):
 
 
 def test_color_match_scores_decoded_pixels():
-    from unigen.benchmarks.scorers import ColorMatch, resolve_scorer
+    from unigen.rewards.color_match import ColorMatch, resolve_scorer
     from unigen.data.trajectory import Trajectory
 
     blue = {"include": [{"class": "cup", "count": 1, "color": "blue"}]}
@@ -93,8 +93,8 @@ def test_color_match_scores_decoded_pixels():
              Trajectory("r", 0, "a cup", metadata={"include": [{"class": "cup", "count": 1}]}, png=_png("red"))]
     assert ColorMatch()(trajs) == [1.0, 0.0, 0.0, None]
     assert isinstance(resolve_scorer("color_match"), ColorMatch)
-    assert isinstance(resolve_scorer("unigen.benchmarks.scorers:ColorMatch"), ColorMatch)
+    assert isinstance(resolve_scorer("unigen.rewards.color_match:ColorMatch"), ColorMatch)
     assert resolve_scorer("none") is None
-    assert isinstance(resolve_scorer({"class_path": "unigen.benchmarks.scorers.ColorMatch"}), ColorMatch)
+    assert isinstance(resolve_scorer({"class_path": "unigen.rewards.color_match.ColorMatch"}), ColorMatch)
     with pytest.raises(ValueError, match="unknown scorer 'vqa'"):
         resolve_scorer("vqa")

@@ -5,7 +5,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from benchmark_assets import ASSETS
-from callbacks.evaluation import BenchmarkEvaluation
+from callbacks.periodic_eval import BenchmarkEvaluation
 from datamodules.synthetic import SyntheticDataModule
 from unigen.generation import SamplingConfig
 from unigen.module import UnifiedLM

@@ -3,7 +3,7 @@
 import torch
 
 from callbacks.reward_weighting import apply_weights
-from unigen.data.synthetic import synthetic_trajectories
+from unigen.data.synthesize import synthetic_trajectories
 from unigen.data.sequence import build_example, collate
 from unigen.module import UnifiedLM
 from unigen.rewards.weighting import ModalityWeighting

@@ -10,10 +10,10 @@ import torch
 from transformers import AutoTokenizer
 
 from unigen.models.loading import load_model, load_spec
-from unigen.worlds.shapes.commands import round_trip_acceptance
+from unigen.worlds.shapes.build import round_trip_acceptance
 from unigen.worlds.shapes.dataset import world_model
 from unigen.worlds.shapes.plan import format_plan, make_plan
-from unigen.worlds.shapes.tokenizer import shapes_tokenizer
+from unigen.worlds.shapes.text_tokenizer import shapes_tokenizer
 from unigen.worlds.shapes.grammar import sample_prompts
 from unigen.worlds.shapes.vocab import WORDS
 from unigen.worlds.shapes.vq import fit_vq, load_vq, render_set, save_vq, to_images, to_pixels

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from benchmark_assets import real_geneval
-from unigen.benchmarks.targeting import allocate, check_no_overlap, merged_failure_rates, normalise
+from unigen.evals.targeting import allocate, check_no_overlap, merged_failure_rates, normalise
 from unigen.cli import main as run
 from unigen.data.prompts import PromptRecord, read_prompts
 

@@ -7,7 +7,7 @@ from transformers import CLIPImageProcessor, LlavaConfig, LlavaForConditionalGen
 
 from unigen.data.trajectory import Trajectory
 from unigen.models.loading import load_model
-from unigen.models.tokenizer import byte_level_tokenizer
+from unigen.models.janus.tokenizer import byte_level_tokenizer
 from unigen.rewards.images import png_bytes
 from unigen.rewards.vqa import UnifiedJudge, VLMJudge, VQAScore
 

@@ -18,14 +18,14 @@ from unigen.module import UnifiedLM
 from unigen.scale.resume import resolve_ckpt_path
 
 PIPELINE_COMMANDS: dict[str, str] = {
-    "synthesize": "unigen.data.synthetic:main",
-    "generate": "unigen.generation.command:main",
-    "score": "unigen.rewards.command:main",
-    "evaluate": "unigen.benchmarks.evaluation:main",
-    "target": "unigen.benchmarks.targeting:main",
-    "export": "unigen.export.command:main",
-    "shapes-vq": "unigen.worlds.shapes.commands:vq_main",
-    "shapes-data": "unigen.worlds.shapes.commands:data_main",
+    "synthesize": "unigen.data.synthesize:main",
+    "generate": "unigen.pipeline.generate:main",
+    "score": "unigen.rewards.scoring:main",
+    "evaluate": "unigen.evals.runner:main",
+    "target": "unigen.evals.targeting:main",
+    "export": "unigen.pipeline.export:main",
+    "shapes-vq": "unigen.worlds.shapes.build:vq_main",
+    "shapes-data": "unigen.worlds.shapes.build:data_main",
     "loop": "unigen.worlds.shapes.loop:main",
 }
 """Pipeline stages beside Lightning's subcommands: add a line here to add a command."""

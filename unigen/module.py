@@ -13,7 +13,7 @@ from torchmetrics import MeanMetric
 from unigen.data.packing import backbone_inputs
 from unigen.data.windows import supervised_counts
 from unigen.losses import HeadOutput, combine, weighted_token_ce
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 from unigen.models.loading import load_model, load_spec
 from unigen.optim import adamw, warmup_cosine
 

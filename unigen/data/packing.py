@@ -17,7 +17,7 @@ import torch
 
 from unigen.data.sequence import Example
 from unigen.losses import IGNORE
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 
 def plan_rows(lengths: list[int], max_len: int) -> list[list[int]]:

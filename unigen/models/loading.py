@@ -17,10 +17,10 @@ import torch
 import yaml
 from transformers import AutoConfig, JanusConfig, JanusForConditionalGeneration
 
-from unigen.models.base import TokenSpec, UnifiedModel
-from unigen.models.janus import JanusUnified, janus_token_spec, load_janus_tokenizer
-from unigen.models.presets import build_preset
-from unigen.models.tokenizer import byte_level_tokenizer
+from unigen.models.unified import TokenSpec, UnifiedModel
+from unigen.models.janus.adapter import JanusUnified, janus_token_spec, load_janus_tokenizer
+from unigen.models.janus.presets import build_preset
+from unigen.models.janus.tokenizer import byte_level_tokenizer
 
 ADAPTERS = {"janus": (JanusConfig, JanusForConditionalGeneration, JanusUnified, janus_token_spec)}
 """model_type -> (config class, HF model class, unigen adapter, spec builder). Emu3 / Chameleon

@@ -3,7 +3,7 @@
 Built-ins are imported lazily by name (``unigen.rewards.VQAScore``) so importing the contract stays cheap.
 """
 
-from unigen.rewards.base import MODALITIES, Reward, RewardBase, checked_values, combine_values, target_modalities
+from unigen.rewards.contract import MODALITIES, Reward, RewardBase, checked_values, combine_values, target_modalities
 
 _LAZY = {
     "VQAScore": "unigen.rewards.vqa",

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from unigen.data.trajectory import Trajectory
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 from unigen.rewards.images import pil_images
 
 QUESTION = "Does this image show '{prompt}'? Please answer yes or no."

@@ -24,19 +24,19 @@ from tqdm import tqdm
 
 from callbacks.reward_weighting import RewardWeighting
 from datamodules.trajectories import TrajectoryDataModule
-from unigen.commands import run_function
-from unigen.benchmarks.summary import summarize
-from unigen.benchmarks.targeting import allocate, check_no_overlap
+from unigen.pipeline.stage import run_function
+from unigen.evals.summary import summarize
+from unigen.evals.targeting import allocate, check_no_overlap
 from unigen.data.prompts import PromptRecord, write_prompts
 from unigen.data.shards import write_shard
 from unigen.data.trajectory import Trajectory
 from unigen.files import atomic_write_text
 from unigen.generation import SamplingConfig
-from unigen.generation.trajectories import generate_trajectories
-from unigen.models.base import UnifiedModel
+from unigen.generation.rollouts import generate_trajectories
+from unigen.models.unified import UnifiedModel
 from unigen.models.loading import load_model
 from unigen.module import UnifiedLM
-from unigen.rewards.command import score_batch
+from unigen.rewards.scoring import score_batch
 from unigen.rewards.weighting import ModalityWeighting
 from unigen.worlds.shapes.grammar import benchmark_prompts, category_pool, sample_prompts
 from unigen.worlds.shapes.report import write_report, write_seed_table

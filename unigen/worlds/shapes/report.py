@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
-from unigen.benchmarks.summary import image_grid, png_image
+from unigen.evals.summary import image_grid, png_image
 from unigen.data.trajectory import Trajectory
 from unigen.files import atomic_write_bytes, atomic_write_text, png_bytes
 from unigen.worlds.shapes.vocab import CATEGORIES

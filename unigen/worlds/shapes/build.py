@@ -13,7 +13,7 @@ from jsonargparse import ArgumentParser
 from unigen.worlds.shapes.grammar import sample_prompts
 from unigen.worlds.shapes.plan import make_plan
 from unigen.worlds.shapes.render import render
-from unigen.worlds.shapes.scorer import ShapesJudge
+from unigen.worlds.shapes.judge import ShapesJudge
 from unigen.worlds.shapes.vq import DEFAULT_VQ_WEIGHTS, to_images, to_pixels
 
 

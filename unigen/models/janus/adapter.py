@@ -18,7 +18,7 @@ from transformers import (
     StaticCache,
 )
 
-from unigen.models.base import DEFAULT_PROMPT_TEMPLATE, TokenSpec, UnifiedModel
+from unigen.models.unified import DEFAULT_PROMPT_TEMPLATE, TokenSpec, UnifiedModel
 
 FROZEN_PARTS = {
     "vision": ("model.vision_model", "model.aligner"),

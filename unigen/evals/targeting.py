@@ -32,12 +32,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from unigen.commands import run_function
+from unigen.pipeline.stage import run_function
 from unigen.files import atomic_write_text
-from unigen.benchmarks.base import load_benchmark
-from unigen.benchmarks.summary import failure_rates
-from unigen.benchmarks.templates import CATEGORIES, draw_prompt
-from unigen.benchmarks.vocabulary import Vocabulary
+from unigen.evals.benchmark import load_benchmark
+from unigen.evals.summary import failure_rates
+from unigen.evals.templates import CATEGORIES, draw_prompt
+from unigen.evals.vocabulary import Vocabulary
 from unigen.data.prompts import PromptRecord, write_prompts
 
 STRATEGIES = ("targeted", "broad", "benchmark_aligned")

@@ -6,7 +6,7 @@ import importlib
 
 from transformers import JanusConfig
 
-from unigen.models.tokenizer import byte_level_tokenizer
+from unigen.models.janus.tokenizer import byte_level_tokenizer
 
 
 def tiny_janus_config(
@@ -72,7 +72,7 @@ PRESETS = {
 tests, 16 px images, 4x4 = 16 image ids. ``shapes-janus``: ShapesWorld's base geometry (32 px,
 a slimmer VQ whose fitted weights stay small) with the world tokenizer (``PRESET_TOKENIZERS``)."""
 
-PRESET_TOKENIZERS = {"shapes-janus": "unigen.worlds.shapes.tokenizer:shapes_tokenizer"}
+PRESET_TOKENIZERS = {"shapes-janus": "unigen.worlds.shapes.text_tokenizer:shapes_tokenizer"}
 """Presets whose tokenizer is not the plain byte-level one: name -> "module:function"."""
 
 

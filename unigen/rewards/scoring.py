@@ -20,7 +20,7 @@ from tqdm import tqdm
 from unigen.data.shards import finished_shards, read_shard, shard_name, write_shard
 from unigen.data.trajectory import Trajectory
 from unigen.files import atomic_write_bytes
-from unigen.rewards.base import Reward, RewardSpec, checked_values, combine_values, target_modalities
+from unigen.rewards.contract import Reward, RewardSpec, checked_values, combine_values, target_modalities
 
 SHARD_NUMBER = re.compile(r"-(\d+)\.tar$")
 
@@ -96,7 +96,7 @@ def score(
         rewards: reward name -> reward (``class_path`` + ``init_args``); values are stored as
             ``rewards[<modality>][<name>]`` (a ``both`` reward under ``image`` and ``text``).
         combine: "<modality>/<name>" -> {"<modality>/<reward>": weight}: extra rewards stored as the
-            weighted mean of the named rewards present (see ``unigen.rewards.base.combine_values``).
+            weighted mean of the named rewards present (see ``unigen.rewards.contract.combine_values``).
         prefix: output shard prefix.
         decoder: model source (preset, folder, ``.ckpt``) whose VQ decoder turns ``image_tokens``
             into the ``png`` image rewards read; None: rewards see only stored ``png`` fields.

@@ -24,7 +24,7 @@ from unigen.data.shards import finished_shards, shard_name, write_shard
 from unigen.data.trajectory import Trajectory
 from unigen.files import atomic_write_text
 from unigen.generation.config import SampleResult, SamplingConfig
-from unigen.generation.trajectories import generate_trajectories
+from unigen.generation.rollouts import generate_trajectories
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

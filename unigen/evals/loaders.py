@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from unigen.benchmarks.base import Benchmark, register_benchmark
+from unigen.evals.benchmark import Benchmark, register_benchmark
 from unigen.data.prompts import PromptRecord
 
 GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")

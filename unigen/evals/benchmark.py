@@ -81,7 +81,7 @@ def register_benchmark(name: str) -> Callable[[Loader], Loader]:
 
 def load_benchmark(name: str, path: str | Path) -> Benchmark:
     """Load a registered benchmark from its file or folder."""
-    from unigen.benchmarks import loaders  # noqa: F401  (registers the built-in loaders)
+    from unigen.evals import loaders  # noqa: F401  (registers the built-in loaders)
 
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark '{name}'; known: {sorted(BENCHMARKS)}")

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from unigen.benchmarks.base import Benchmark, load_benchmark
-from unigen.benchmarks.evaluation import draw_and_score, sample_rows
-from unigen.benchmarks.scorers import resolve_scorer
-from unigen.benchmarks.summary import image_grid, png_image, summarize
+from unigen.evals.benchmark import Benchmark, load_benchmark
+from unigen.evals.runner import draw_and_score, sample_rows
+from unigen.rewards.color_match import resolve_scorer
+from unigen.evals.summary import image_grid, png_image, summarize
 from unigen.generation import SamplingConfig
 
 

@@ -14,16 +14,16 @@ from typing import Literal
 import torch
 from tqdm import tqdm
 
-from unigen.commands import run_function
-from unigen.benchmarks.base import Benchmark, load_benchmark
-from unigen.benchmarks.layout import SampleOutput, finished_indices, read_scores, write_prompt_folder
-from unigen.benchmarks.scorers import Scorer, resolve_scorer
-from unigen.benchmarks.summary import image_grid, png_image, summarize, write_summary
+from unigen.pipeline.stage import run_function
+from unigen.evals.benchmark import Benchmark, load_benchmark
+from unigen.evals.layout import SampleOutput, finished_indices, read_scores, write_prompt_folder
+from unigen.rewards.color_match import Scorer, resolve_scorer
+from unigen.evals.summary import image_grid, png_image, summarize, write_summary
 from unigen.data.prompts import PromptRecord
 from unigen.data.trajectory import MODES
 from unigen.generation import SamplingConfig
-from unigen.generation.trajectories import generate_trajectories
-from unigen.models.base import UnifiedModel
+from unigen.generation.rollouts import generate_trajectories
+from unigen.models.unified import UnifiedModel
 
 
 @torch.no_grad()

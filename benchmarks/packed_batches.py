@@ -6,8 +6,8 @@ puts one sample per row (padded to the longest in the batch), packed puts severa
 (most short, a long tail), as self-generated reasoning does. Prints the padding fraction, tokens/s
 of each and the ratio packed / padded.
 
-    python benchmarks/packing.py                         # CPU, janus-tiny
-    python benchmarks/packing.py --model configs/models/janus_pro_1b.yaml --device cuda \
+    python benchmarks/packed_batches.py                         # CPU, janus-tiny
+    python benchmarks/packed_batches.py --model configs/models/janus_pro_1b.yaml --device cuda \
         --dtype bfloat16 --pack-length 4096 --batch-size 16 --median-tokens 300
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from transformers import PreTrainedTokenizerFast
 
-from unigen.models.tokenizer import byte_level_tokenizer
+from unigen.models.janus.tokenizer import byte_level_tokenizer
 from unigen.worlds.shapes.vocab import WORDS
 
 WORLD_TOKENS = tuple(WORDS) + tuple(" " + w for w in WORDS)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from unigen.benchmarks.vocabulary import NUMBER_WORDS, Vocabulary, article, plural
+from unigen.evals.vocabulary import NUMBER_WORDS, Vocabulary, article, plural
 
 CATEGORIES = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 RELATION_PHRASES = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}

@@ -13,7 +13,7 @@ from unigen.data.trajectory import Trajectory
 from unigen.files import png_bytes
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.sampler import sample
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 
 def sample_seed(seed: int, prompt_id: str, sample_idx: int) -> int:
