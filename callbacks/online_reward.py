@@ -18,7 +18,9 @@ import torch
 
 from unigen.data.trajectory import Trajectory
 from unigen.models.unified import UnifiedModel
-from unigen.rewards.contract import RewardSpec, checked_values, target_modalities
+from unigen.registry import Spec
+from unigen.rewards import REWARDS
+from unigen.rewards.contract import checked_values, target_modalities
 from unigen.rewards.images import with_decoded_png
 
 
@@ -55,14 +57,14 @@ def batch_trajectories(batch: dict, model: UnifiedModel) -> list[Trajectory]:
 class OnlineReward(L.Callback):
     """Compute a reward on every training batch and store it in ``batch["rewards"]``."""
 
-    def __init__(self, reward: RewardSpec, name: str = "online"):
+    def __init__(self, reward: Spec, name: str = "online"):
         """
         Args:
-            reward: any reward of the contract (``class_path`` + ``init_args``).
+            reward: any reward of the contract: a short name, an import path or ``{class_path, init_args}``.
             name: stored as "<modality>/<name>" in ``batch["rewards"]``.
         """
-        self.reward, self.name = reward, name
-        self.modalities = target_modalities(reward, name)
+        self.reward, self.name = REWARDS.build(reward), name
+        self.modalities = target_modalities(self.reward, name)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: dict,
                              batch_idx: int) -> None:

@@ -27,7 +27,7 @@ def test_committed_vq_round_trip_is_accepted_by_the_judge():
 
 def test_fit_vq_learns_and_stores_a_consistent_codebook(tmp_path):
     torch.manual_seed(0)
-    vq = load_model("shapes-janus").hf.model.vqmodel
+    vq = load_model("shapes-janus").vq
     images = render_set(8, 32, seed=0)
     pixels = to_pixels(images)
 
@@ -43,7 +43,7 @@ def test_fit_vq_learns_and_stores_a_consistent_codebook(tmp_path):
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-5)
     path = tmp_path / "vq.safetensors"
     save_vq(vq, path)
-    fresh = load_model("shapes-janus").hf.model.vqmodel
+    fresh = load_model("shapes-janus").vq
     load_vq(fresh, path)
     with torch.no_grad():
         assert torch.equal(fresh.encode(pixels).image_tokens, vq.half().float().encode(pixels).image_tokens)

@@ -50,7 +50,7 @@ def write_synthetic_shards(out: str | Path, num_image_tokens: int, codebook_size
 
 
 def main(argv: list[str]) -> None:
-    """``run.py synthesize``: write a synthetic train (and val) shard set for a model's geometry."""
+    """Write a synthetic train (and val) shard set for a model's geometry."""
     from unigen.models.loading import load_spec
 
     parser = ArgumentParser(prog="run.py synthesize", parser_mode="omegaconf", description=main.__doc__)

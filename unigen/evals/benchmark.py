@@ -1,19 +1,20 @@
 """What a benchmark is: prompts with categories and metadata, a scorer, and an averaging rule.
 
-A benchmark is loaded from its own published file (see ``loaders.py``) through a registry, so a
-new one (ShapesWorld's held-out set, say) is one ``register_benchmark`` call. The scorer is any
-reward from the reward contract: a callable ``scorer(trajectories) -> list[float | None]`` (None =
-not applicable). The averaging rule says how per-sample scores become the headline number.
+A benchmark is built by a loader named by a spec (``unigen.registry``): a short name of
+``BENCHMARKS`` or the import path of your own loader, with its arguments, e.g.
+``{class_path: geneval, init_args: {path: evaluation_metadata.jsonl}}``. A loader is any function
+(or class) returning a :class:`Benchmark`. Samples are scored by a reward (``unigen.rewards``);
+the averaging rule says how per-sample scores become the headline number.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from unigen.data.prompts import PromptRecord
+from unigen.registry import Registry, Spec
 
 AVERAGING = ("categories", "samples")
 """``categories``: overall = mean of per-category means (GenEval). ``samples``: mean over all
@@ -64,27 +65,23 @@ class Benchmark:
                          [self.source_lines[i] for i in picked], self.averaging)
 
 
-Loader = Callable[[str | Path], Benchmark]
-BENCHMARKS: dict[str, Loader] = {}
-"""Benchmark name -> loader reading the benchmark's published file(s) from a user-given path."""
+BENCHMARKS = Registry("benchmark", {
+    "geneval": "unigen.evals.loaders.load_geneval",
+    "dpg_bench": "unigen.evals.loaders.load_dpg_bench",
+    "t2i_compbench": "unigen.evals.loaders.load_t2i_compbench",
+    "wise": "unigen.evals.loaders.load_wise",
+    "oneig": "unigen.evals.loaders.load_oneig",
+    "shapes": "unigen.worlds.shapes.world.shapes_benchmark",
+})
+"""Short name -> loader (the published-file ones take ``path``: the file or folder you give)."""
 
 
-def register_benchmark(name: str) -> Callable[[Loader], Loader]:
-    """Decorator: make a loader available as ``load_benchmark(name, path)``."""
-
-    def add(loader: Loader) -> Loader:
-        BENCHMARKS[name] = loader
-        return loader
-
-    return add
-
-
-def load_benchmark(name: str, path: str | Path) -> Benchmark:
-    """Load a registered benchmark from its file or folder."""
-    from unigen.evals import loaders  # noqa: F401  (registers the built-in loaders)
-
-    if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark '{name}'; known: {sorted(BENCHMARKS)}")
-    if not Path(path).exists():
-        raise FileNotFoundError(f"benchmark '{name}': path '{path}' does not exist")
-    return BENCHMARKS[name](path)
+def load_benchmark(spec: Spec) -> Benchmark:
+    """The benchmark a spec names; a ``path`` init arg must exist."""
+    path = (spec.get("init_args") or {}).get("path") if isinstance(spec, dict) else None
+    if path is not None and not Path(path).exists():
+        raise FileNotFoundError(f"benchmark '{spec['class_path']}': path '{path}' does not exist")
+    bench = BENCHMARKS.build(spec)
+    if not isinstance(bench, Benchmark):
+        raise TypeError(f"benchmark {spec!r} built a {type(bench).__name__}, not a unigen Benchmark")
+    return bench

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from unigen.evals.benchmark import Benchmark, register_benchmark
+from unigen.evals.benchmark import Benchmark
 from unigen.data.prompts import PromptRecord
 
 GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
@@ -40,7 +40,6 @@ def _geneval_entry(raw: Any) -> dict:
     return raw
 
 
-@register_benchmark("geneval")
 def load_geneval(path: str | Path) -> Benchmark:
     """GenEval: the metadata line is kept byte-identical for the official scorer."""
     prompts, lines = [], []
@@ -102,7 +101,6 @@ def _dpg_from_txt(folder: Path) -> list[PromptRecord]:
     return records
 
 
-@register_benchmark("dpg_bench")
 def load_dpg_bench(path: str | Path) -> Benchmark:
     """DPG-Bench: one category ("dpg"); the score is the mean over prompts (question tuples in metadata)."""
     path = Path(path)
@@ -124,7 +122,6 @@ def _files(path: Path, pattern: str) -> list[Path]:
     return files
 
 
-@register_benchmark("t2i_compbench")
 def load_t2i_compbench(path: str | Path) -> Benchmark:
     """T2I-CompBench: ``color_val.txt`` etc.; the category is the file name without ``_val``."""
     records = []
@@ -139,7 +136,6 @@ def load_t2i_compbench(path: str | Path) -> Benchmark:
     return Benchmark("t2i_compbench", records, averaging="categories")
 
 
-@register_benchmark("wise")
 def load_wise(path: str | Path) -> Benchmark:
     """WISE: category = ``Category`` (else ``Subcategory``, else the file name); category-weighted mean."""
     records = []
@@ -162,7 +158,6 @@ def load_wise(path: str | Path) -> Benchmark:
     return Benchmark("wise", records, averaging="samples")
 
 
-@register_benchmark("oneig")
 def load_oneig(path: str | Path, prompt_column: str = "prompt_en") -> Benchmark:
     """OneIG-Bench: ids restart per category, so a prompt id is ``<category>-<id>``."""
     path = Path(path) / "OneIG-Bench.csv" if Path(path).is_dir() else Path(path)

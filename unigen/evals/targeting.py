@@ -1,4 +1,4 @@
-"""``run.py target``: a prompt set aimed at the model's weak categories (and the two ablation sets).
+"""Weakness targeting: per-category prompt budgets and prompt sources (``run.py target`` uses them).
 
 Allocation rule (``allocate``), for a budget ``B`` over ``C`` categories with failure rates
 ``f_c = 1 - score_c`` and a floor fraction ``phi``:
@@ -11,9 +11,11 @@ Example: B = 100, phi = 0.05, f = {a: 0.5, b: 0.3, c: 0.2, d: 0.0} -> m = 5, R =
 a = 5 + 40 = 45, b = 5 + 24 = 29, c = 5 + 16 = 21, d = 5.
 
 With several ``summary.json`` files a category's failure rate is the mean over the files that
-score it. Strategies: ``targeted`` (the allocation above, ``targeted`` phrasings), ``broad``
-(caption-like prompts, a fixed natural category mix, no summaries needed) and
-``benchmark_aligned`` (the benchmark's own category mix and templates). No strategy ever emits a
+score it. Strategies: ``targeted`` (the allocation above), ``broad`` (the prompt source's
+natural category mix, no summaries needed) and ``benchmark_aligned`` (the benchmark's own
+category mix). A prompt source (``PROMPT_SOURCES``: ``templates``, GenEval-style phrasings over a
+vocabulary; ``shapes``, ShapesWorld's grammar; or your own class) draws the prompts of each
+category. The ``templates`` source never emits a
 benchmark prompt: candidates equal to one (after normalising case, punctuation and spaces) are
 redrawn, and ``check_no_overlap`` refuses the final set if any remains. When the vocabulary cannot
 give a category enough new prompts (GenEval's single-object template has one prompt per object),
@@ -30,15 +32,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Protocol
 
-from unigen.pipeline.stage import run_function
-from unigen.files import atomic_write_text
-from unigen.evals.benchmark import load_benchmark
 from unigen.evals.summary import failure_rates
 from unigen.evals.templates import CATEGORIES, draw_prompt
 from unigen.evals.vocabulary import Vocabulary
-from unigen.data.prompts import PromptRecord, write_prompts
+from unigen.data.prompts import PromptRecord
+from unigen.registry import Registry
 
 STRATEGIES = ("targeted", "broad", "benchmark_aligned")
 STYLE = {"targeted": "targeted", "broad": "caption", "benchmark_aligned": "geneval"}
@@ -149,62 +149,69 @@ def fill(drawer: PromptDrawer, budgets: dict[str, int], weights: dict[str, float
     return records
 
 
-def plan_budgets(strategy: str, budget: int, floor: float, summaries: list[str],
+class PromptSource(Protocol):
+    """Draws training prompts per category (a prompt source; see ``PROMPT_SOURCES``)."""
+
+    categories: list[str]
+    """Categories it can draw."""
+
+    def natural_mix(self) -> dict[str, float]:
+        """Category -> relative weight of the ``broad`` strategy."""
+
+    def draw(self, budgets: dict[str, int], weights: dict[str, float], strategy: str, seed: int,
+             forbidden: set[str]) -> list[PromptRecord]:
+        """``budgets[c]`` new prompts of each category, none whose ``normalise``d form is in ``forbidden``."""
+
+
+class TemplatePrompts:
+    """GenEval-style phrasings over a vocabulary (``targeted`` / ``caption`` / ``geneval`` styles by strategy).
+
+    A category the vocabulary cannot fill is an error for ``targeted``; for the other strategies its
+    shortfall moves to the other categories by weight."""
+
+    categories = list(CATEGORIES)
+
+    def __init__(self, vocabulary: str | None = None):
+        """
+        Args:
+            vocabulary: YAML/JSON file overriding the object/color/count/relation/scene vocabulary.
+        """
+        self.vocabulary = Vocabulary.from_file(vocabulary)
+        self.redrawn = 0
+
+    def natural_mix(self) -> dict[str, float]:
+        return dict(BROAD_MIX)
+
+    def draw(self, budgets: dict[str, int], weights: dict[str, float], strategy: str, seed: int,
+             forbidden: set[str]) -> list[PromptRecord]:
+        drawer = PromptDrawer(STYLE[strategy], self.vocabulary, seed, strategy, forbidden)
+        records = fill(drawer, budgets, weights, strict=strategy == "targeted")
+        self.redrawn = drawer.redrawn
+        return records
+
+
+PROMPT_SOURCES = Registry("prompt source", {
+    "templates": "unigen.evals.targeting.TemplatePrompts",
+    "shapes": "unigen.worlds.shapes.world.ShapesPrompts",
+})
+"""Short name -> prompt source class."""
+
+
+def plan_budgets(strategy: str, budget: int, floor: float, summaries: list[str], source: PromptSource,
                  benchmark_categories: list[str] | None) -> tuple[dict[str, int], dict[str, float]]:
-    """Per-category budgets for a strategy, and the weights they came from."""
+    """Per-category budgets for a strategy, and the weights they came from (``floor``: ``targeted`` only)."""
     if strategy == "targeted":
         if not summaries:
-            raise ValueError("strategy 'targeted' needs --summaries (one or more summary.json)")
+            raise ValueError("strategy 'targeted' needs summaries (one or more summary.json)")
         weights = merged_failure_rates(summaries)
-        unknown = sorted(set(weights) - set(CATEGORIES))
+        unknown = sorted(set(weights) - set(source.categories))
         if unknown:
-            raise ValueError(f"no prompt generator for categories {unknown}; generators exist for {CATEGORIES}")
+            raise ValueError(f"no prompt generator for categories {unknown}; generators exist for {source.categories}")
         return allocate(weights, budget, floor), weights
     if strategy == "broad":
-        return allocate(BROAD_MIX, budget), BROAD_MIX
+        weights = source.natural_mix()
+        return allocate(weights, budget), weights
     if strategy == "benchmark_aligned":
         weights = dict(Counter(benchmark_categories)) if benchmark_categories else GENEVAL_MIX
         return allocate({c: float(w) for c, w in weights.items()}, budget), weights
     raise ValueError(f"unknown strategy '{strategy}'; choose from {STRATEGIES}")
-
-
-def target(out: str, strategy: Literal["targeted", "broad", "benchmark_aligned"] = "targeted", summaries: list[str] | None = None, budget: int = 3500,
-           floor: float = 0.05, vocabulary: str | None = None, benchmark: str = "geneval",
-           benchmark_path: str | None = None, seed: int = 0) -> list[PromptRecord]:
-    """Write a synthesized prompt set (JSONL, ``unigen.data.prompts`` format) and ``<out>.plan.json``.
-
-    Args:
-        out: output prompt file (``.jsonl``).
-        strategy: ``targeted`` | ``broad`` | ``benchmark_aligned``.
-        summaries: ``summary.json`` files from ``run.py evaluate`` (needed by ``targeted``).
-        budget: total number of prompts.
-        floor: minimum share of the budget every category gets (``targeted``).
-        vocabulary: YAML/JSON file overriding the object/color/count/relation/scene vocabulary.
-        benchmark: benchmark whose prompts must never be copied (and whose mix ``benchmark_aligned`` follows).
-        benchmark_path: that benchmark's prompt file or folder; without it no overlap check is possible.
-        seed: random seed of the draws.
-    """
-    bench = load_benchmark(benchmark, benchmark_path) if benchmark_path else None
-    if bench is None and strategy == "benchmark_aligned":
-        raise ValueError("strategy 'benchmark_aligned' needs --benchmark_path (to refuse verbatim prompts)")
-    bench_prompts = [r.prompt for r in bench.prompts] if bench else []
-    budgets, weights = plan_budgets(strategy, budget, floor, summaries or [],
-                                    [r.category for r in bench.prompts] if bench else None)
-    forbidden = {normalise(p) for p in bench_prompts}
-    drawer = PromptDrawer(STYLE[strategy], Vocabulary.from_file(vocabulary), seed, strategy, forbidden)
-    records = fill(drawer, budgets, {c: float(w) for c, w in weights.items()}, strict=strategy == "targeted")
-    redrawn, budgets = drawer.redrawn, dict(drawer.made)
-    check_no_overlap(records, bench_prompts, f"{benchmark} ({benchmark_path})")
-    write_prompts(out, records)
-    plan = {"strategy": strategy, "budget": budget, "floor": floor, "weights": weights, "budgets": budgets,
-            "redrawn": redrawn, "seed": seed, "summaries": summaries or [], "benchmark": benchmark_path}
-    atomic_write_text(str(out) + ".plan.json", json.dumps(plan, indent=2))
-    for category, n in budgets.items():
-        print(f"{category:>16}: weight {weights[category]:.3f} -> {n} prompts")
-    print(f"wrote {len(records)} prompts to {out} ({redrawn} candidates redrawn)")
-    return records
-
-
-def main(argv: list[str]) -> None:
-    """``run.py target --strategy targeted --summaries [a/summary.json] --out prompts.jsonl ...``"""
-    run_function(target, argv, "run.py target")

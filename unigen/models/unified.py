@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -56,9 +57,27 @@ class TokenSpec:
 
 
 class UnifiedModel(nn.Module, ABC):
-    """A text-image model: one backbone, a text head and an image head."""
+    """A text-image model: one backbone, a text head and an image head.
+
+    An adapter also tells the loader (``unigen.models.loading``) how to build it, as class attributes.
+    """
 
     spec: TokenSpec
+    config_class: type
+    """transformers config class of the architecture (an architecture YAML's keys go to it)."""
+    hf_class: type
+    """transformers model class (``from_pretrained`` for folders, random init for configs)."""
+    token_spec: Callable[[Any, Any, str | None], TokenSpec]
+    """(config, tokenizer, prompt_template) -> the :class:`TokenSpec`."""
+    load_tokenizer: Callable[[str], Any]
+    """Folder -> the tokenizer saved with the model."""
+    default_tokenizer: Callable[[], Any]
+    """The tokenizer of an architecture YAML that names none."""
+
+    @property
+    @abstractmethod
+    def vq(self) -> nn.Module:
+        """The image tokenizer (VQ encoder and decoder)."""
 
     @abstractmethod
     def embed_text(self, ids: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
+    """Export a checkpoint (or FSDP sharded folder) as a transformers model folder."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     args.pop("config", None)

@@ -1,4 +1,4 @@
-"""``run.py generate``: prompt files -> K self-generated trajectories per prompt -> shards.
+"""The generate stage: prompt files -> K self-generated trajectories per prompt -> shards.
 
 Shard i holds prompts [i*P, (i+1)*P) x K samples (P = ``prompts_per_shard``), so the shard a
 prompt lands in never depends on earlier progress: a re-run skips the shards recorded in the index
@@ -15,39 +15,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from jsonargparse import ActionConfigFile, ArgumentParser
 from tqdm import tqdm
 
 from unigen.checkpoints import load_unified
 from unigen.data.prompts import PromptRecord, read_prompts
 from unigen.data.shards import finished_shards, shard_name, write_shard
 from unigen.data.trajectory import Trajectory
-from unigen.files import atomic_write_text
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.rollouts import generate_trajectories
+from unigen.pipeline.stage import check_settings
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
-class GenerateArgs:
+class GenerateSettings:
     """What to generate and where."""
 
-    prompts: list[str]
+    prompts: list[str] = field(default_factory=list)
     """Prompt JSONL file(s): {"id", "prompt", "category"?, "metadata"?} per line; ids unique across files."""
-    out_dir: str
+    out_dir: str = "shards"
     """Output folder for ``<prefix>-NNNNNN.tar`` shards, their index and the run manifest."""
     model: str = "janus-tiny"
     """A unigen ``.ckpt``, a transformers folder, an architecture YAML or a preset name."""
     model_id: str | None = None
     """Recorded in every trajectory (default: ``model``)."""
     samples_per_prompt: int = 4
+    """K trajectories per prompt."""
     prompts_per_shard: int = 16
+    """Prompts per shard (shard i holds prompts [i*P, (i+1)*P) x K samples)."""
     batch_size: int = 32
     """Rows per sampler call (each doubles with CFG); does not change any sample."""
     seed: int = 0
+    """Run seed; sample k of prompt p uses a seed derived from (seed, p's id, k)."""
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    """Sampler settings, ``mode`` included (``explicit``: the program appends begin-of-image)."""
     device: str = "cpu"
+    """Torch device of the model."""
     dtype: str = "float32"
     """float32 | bfloat16 | float16."""
     threads: int | None = None
@@ -55,6 +59,7 @@ class GenerateArgs:
     decode_png: bool = True
     """Store the decoded image (``png``) beside the ids."""
     prefix: str = "traj"
+    """Shard name prefix (``<prefix>-NNNNNN.tar``)."""
     limit: int | None = None
     """Use only the first N prompts (smoke runs)."""
 
@@ -71,24 +76,12 @@ def load_records(paths: list[str], limit: int | None) -> list[PromptRecord]:
     return records[:limit] if limit is not None else records
 
 
-def manifest(args: GenerateArgs, records: list[PromptRecord]) -> dict:
+def manifest(args: GenerateSettings, records: list[PromptRecord]) -> dict:
     """The settings that determine every shard's content."""
     digest = hashlib.sha256(json.dumps([[r.id, r.prompt] for r in records]).encode()).hexdigest()
     return {"prompts_sha256": digest, "num_prompts": len(records), "samples_per_prompt": args.samples_per_prompt,
             "prompts_per_shard": args.prompts_per_shard, "seed": args.seed, "sampling": args.sampling.as_dict(),
             "model_id": args.model_id or args.model, "decode_png": args.decode_png}
-
-
-def check_manifest(out_dir: Path, prefix: str, expected: dict) -> None:
-    """Write the run manifest, or verify that a resumed run matches it."""
-    path = out_dir / f"{prefix}-run.json"
-    if path.exists():
-        found = json.loads(path.read_text())
-        changed = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
-        if changed:
-            raise ValueError(f"'{out_dir}' holds a run with different {changed}; use a new out_dir or the same settings")
-        return
-    atomic_write_text(path, json.dumps(expected, indent=1, sort_keys=True))
 
 
 class Tally:
@@ -110,15 +103,18 @@ class Tally:
                 f"mean reasoning length {self.reasoning_tokens / n:.1f} tokens")
 
 
-def run(args: GenerateArgs) -> Tally:
-    """Generate every missing shard; returns the tally of this run's rows."""
+def generate(args: GenerateSettings) -> Path:
+    """Self-generate K trajectories per prompt into shards.
+
+    Resumable (finished shards are kept); returns the shard folder."""
     if args.dtype not in DTYPES:
         raise ValueError(f"dtype '{args.dtype}' is not one of {sorted(DTYPES)}")
     if args.prompts_per_shard < 1:
         raise ValueError("prompts_per_shard must be >= 1")
     records = load_records(args.prompts, args.limit)
     out_dir = Path(args.out_dir)
-    check_manifest(out_dir, args.prefix, manifest(args, records))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_settings(out_dir / f"{args.prefix}-run.json", manifest(args, records))
     groups = [records[i : i + args.prompts_per_shard] for i in range(0, len(records), args.prompts_per_shard)]
     done = finished_shards(out_dir, args.prefix)
     todo = [i for i in range(len(groups)) if shard_name(args.prefix, i) not in done]
@@ -126,7 +122,7 @@ def run(args: GenerateArgs) -> Tally:
           f"{args.samples_per_prompt} samples, mode {args.sampling.mode}")
     tally = Tally()
     if not todo:
-        return tally
+        return out_dir
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_unified(args.model, device=args.device, dtype=DTYPES[args.dtype])
@@ -144,18 +140,4 @@ def run(args: GenerateArgs) -> Tally:
                 decode_png=args.decode_png, batch_size=args.batch_size, on_batch=on_batch)
             write_shard(out_dir, args.prefix, i, trajectories)
     print(tally.summary(time.perf_counter() - start))
-    return tally
-
-
-def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="run.py generate", parser_mode="omegaconf", description=__doc__)
-    p.add_argument("--config", action=ActionConfigFile)
-    p.add_class_arguments(GenerateArgs, as_group=False)
-    return p
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = parser()
-    cfg = p.parse_args(argv)
-    args = p.instantiate_classes(cfg)
-    run(GenerateArgs(**{k: v for k, v in vars(args).items() if k != "config"}))
+    return out_dir

@@ -1,23 +1,13 @@
-"""Scorers for benchmarks, and how a scorer is named on the command line.
+"""``color_match``: a small exact image reward over decoded pixels (no learned judge).
 
-A scorer is any reward of the reward contract: ``scorer(trajectories) -> list[float | None]`` with a
-``modality`` attribute, None meaning "does not apply to this sample". ``resolve_scorer`` accepts a
-built-in name (``SCORERS``) or ``package.module:attribute`` (a class is instantiated without args),
-so rewards from ``unigen.rewards`` plug in unchanged.
-
-A mapping ``{class_path, init_args}`` instantiates a reward that takes arguments.
-
-``ColorMatch`` is a small exact scorer over decoded pixels (no learned judge): each pixel is
-snapped to the nearest of GenEval's ten named colors and the image scores 1 when the most common
-one is a color the prompt's metadata asks for. It is a real check for flat-color images (tests,
-tiny models, ShapesWorld-like data), not a replacement for GenEval's detector.
+Each pixel is snapped to the nearest of GenEval's ten named colors and the image scores 1 when the
+most common one is a color the prompt's metadata asks for. It is a real check for flat-color
+images (tests, tiny models, ShapesWorld-like data), not a replacement for GenEval's detector.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
-from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -57,26 +47,3 @@ class ColorMatch:
             else:
                 scores.append(float(dominant_color(traj.png) in wanted))
         return scores
-
-
-Scorer = Callable[[list[Trajectory]], list[float | None]]
-SCORERS: dict[str, Callable[[], Scorer]] = {"color_match": ColorMatch}
-
-
-def resolve_scorer(spec: str | dict | None) -> Scorer | None:
-    """``None``/``"none"`` -> no scorer; a ``SCORERS`` name; ``module:attribute``; or
-    ``{"class_path": "module.Class", "init_args": {...}}`` for a reward that takes arguments."""
-    if spec is None or spec == "none":
-        return None
-    if isinstance(spec, dict):
-        if "class_path" not in spec or set(spec) - {"class_path", "init_args"}:
-            raise ValueError(f"scorer mapping needs 'class_path' (and optional 'init_args'), got {sorted(spec)}")
-        module, _, name = spec["class_path"].rpartition(".")
-        return getattr(importlib.import_module(module), name)(**spec.get("init_args", {}))
-    if spec in SCORERS:
-        return SCORERS[spec]()
-    if ":" not in spec:
-        raise ValueError(f"unknown scorer '{spec}': use one of {sorted(SCORERS)} or 'package.module:attribute'")
-    module, attr = spec.split(":", 1)
-    obj = getattr(importlib.import_module(module), attr)
-    return obj() if isinstance(obj, type) else obj

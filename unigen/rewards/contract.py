@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from unigen.data.trajectory import Trajectory
 
@@ -34,11 +34,6 @@ class Reward(Protocol):
     modality: str
 
     def __call__(self, trajectories: list[Trajectory]) -> list[float | None]: ...
-
-
-RewardSpec = Callable[[list], list]
-"""The type config parsers give reward arguments: any callable, so ``class_path`` accepts a plain class
-(jsonargparse's Protocol check rejects data members such as ``modality``; it is checked on use)."""
 
 
 class RewardBase:

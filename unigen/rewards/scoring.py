@@ -1,26 +1,23 @@
-"""``run.py score``: input trajectory shards -> new shards with ``rewards`` filled, plus summary statistics.
+"""Scoring shards: input trajectory shards -> new shards with ``rewards`` filled, plus summary statistics.
 
-One output shard per input shard (same number), written atomically and recorded in the output
-index; a restarted run skips shards already listed there. Input shards are never modified. At the
-end, statistics of every reward over all output shards are printed and written atomically as JSON.
+One output shard per input shard (same number); the score stage (``unigen.pipeline.score``)
+writes them atomically, records them in the output index and skips them on a restart. Input
+shards are never modified. ``summary`` gives every reward's statistics over the output shards.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import glob
-import json
 import math
 import re
 from pathlib import Path
 
-from jsonargparse import ArgumentParser
 from tqdm import tqdm
 
-from unigen.data.shards import finished_shards, read_shard, shard_name, write_shard
+from unigen.data.shards import read_shard
 from unigen.data.trajectory import Trajectory
-from unigen.files import atomic_write_bytes
-from unigen.rewards.contract import Reward, RewardSpec, checked_values, combine_values, target_modalities
+from unigen.rewards.contract import Reward, checked_values, combine_values, target_modalities
 
 SHARD_NUMBER = re.compile(r"-(\d+)\.tar$")
 
@@ -77,61 +74,7 @@ def summary(shards: list[Path]) -> dict[str, dict[str, float]]:
     return stats
 
 
-def score(
-    input: str,
-    output: str,
-    rewards: dict[str, RewardSpec],
-    combine: dict[str, dict[str, float]] | None = None,
-    prefix: str = "scored",
-    decoder: str | None = None,
-    device: str = "cpu",
-    batch_size: int = 16,
-    keep_png: bool = False,
-) -> dict[str, dict[str, float]]:
-    """Score trajectory shards.
-
-    Args:
-        input: folder of input ``*.tar`` shards, or a glob pattern.
-        output: output folder (new shards ``<prefix>-<n>.tar``, the index, ``<prefix>-rewards.json``).
-        rewards: reward name -> reward (``class_path`` + ``init_args``); values are stored as
-            ``rewards[<modality>][<name>]`` (a ``both`` reward under ``image`` and ``text``).
-        combine: "<modality>/<name>" -> {"<modality>/<reward>": weight}: extra rewards stored as the
-            weighted mean of the named rewards present (see ``unigen.rewards.contract.combine_values``).
-        prefix: output shard prefix.
-        decoder: model source (preset, folder, ``.ckpt``) whose VQ decoder turns ``image_tokens``
-            into the ``png`` image rewards read; None: rewards see only stored ``png`` fields.
-        device: device of the decoder.
-        batch_size: trajectories per reward call.
-        keep_png: store decoded images in the output shards (default: keep only the input's ``png``).
-    """
-    combine = combine or {}
-    shards = input_shards(input)
-    out_dir = Path(output)
-    if any(s.resolve().parent == out_dir.resolve() and s.name.startswith(f"{prefix}-") for s in shards):
-        raise ValueError(f"output '{output}' with prefix '{prefix}' would overwrite the input shards")
-    done = finished_shards(out_dir, prefix)
-    model = None
-    if decoder is not None:
-        from unigen.checkpoints import load_unified  # here: only scoring with a decoder needs a model
-
-        model = load_unified(decoder, device=device)
-    outputs = []
-    with tqdm(total=len(shards), desc="score", unit="shard") as bar:
-        for shard in shards:
-            number = int(SHARD_NUMBER.search(shard.name).group(1))
-            outputs.append(out_dir / shard_name(prefix, number))
-            if outputs[-1].name not in done:
-                write_shard(out_dir, prefix, number, _score_shard(shard, rewards, combine, model, batch_size, keep_png))
-            bar.update(1)
-    stats = summary(outputs)
-    atomic_write_bytes(out_dir / f"{prefix}-rewards.json", json.dumps(stats, indent=1).encode())
-    for key, s in stats.items():
-        print(f"{key:30s} n={s['count']:6d} missing={s['missing']:5d} mean={s['mean']:.4f} std={s['std']:.4f} "
-              f"min={s['min']:.4f} max={s['max']:.4f}")
-    return stats
-
-
-def _score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png: bool) -> list[Trajectory]:
+def score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png: bool) -> list[Trajectory]:
     trajectories = list(read_shard(shard))
     scored = []
     for start in tqdm(range(0, len(trajectories), batch_size), desc=shard.name, leave=False, unit="batch"):
@@ -145,18 +88,3 @@ def _score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png
         for original, seen, filled in zip(batch, view, score_batch(view, rewards, combine)):
             scored.append(dataclasses.replace(original, rewards=filled, png=seen.png if keep_png else original.png))
     return scored
-
-
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="run.py score", parser_mode="omegaconf",
-                            description="Score trajectory shards with pluggable rewards.")
-    parser.add_argument("--config", action="config", help="YAML config (may repeat)")
-    parser.add_function_arguments(score)
-    return parser
-
-
-def main(argv: list[str]) -> None:
-    parser = build_parser()
-    cfg = parser.instantiate(parser.parse_args(argv))
-    cfg.pop("config", None)
-    score(**{k: v for k, v in vars(cfg).items() if k != "__path__"})

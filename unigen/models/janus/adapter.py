@@ -9,7 +9,6 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import (
-    AutoTokenizer,
     GenerationConfig,
     JanusConfig,
     JanusForConditionalGeneration,
@@ -18,6 +17,7 @@ from transformers import (
     StaticCache,
 )
 
+from unigen.models.janus.tokenizer import byte_level_tokenizer, load_janus_tokenizer
 from unigen.models.unified import DEFAULT_PROMPT_TEMPLATE, TokenSpec, UnifiedModel
 
 FROZEN_PARTS = {
@@ -59,6 +59,12 @@ def janus_token_spec(config: JanusConfig, tokenizer: Any, prompt_template: str |
 
 class JanusUnified(UnifiedModel):
     """Janus through the :class:`UnifiedModel` interface (separate text and image vocabularies)."""
+
+    config_class = JanusConfig
+    hf_class = JanusForConditionalGeneration
+    token_spec = staticmethod(janus_token_spec)
+    load_tokenizer = staticmethod(load_janus_tokenizer)
+    default_tokenizer = staticmethod(byte_level_tokenizer)
 
     def __init__(self, hf: JanusForConditionalGeneration, spec: TokenSpec, freeze: tuple[str, ...] = ("vision", "vq")):
         super().__init__()
@@ -113,15 +119,19 @@ class JanusUnified(UnifiedModel):
     def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.hf.model.generation_head(hidden)
 
+    @property
+    def vq(self) -> nn.Module:
+        return self.hf.model.vqmodel
+
     @torch.no_grad()
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        vq = self.hf.model.vqmodel
+        vq = self.vq
         ids = vq.encode(pixels.to(vq.dtype)).image_tokens
         return ids.view(pixels.shape[0], -1)
 
     @torch.no_grad()
     def decode_images(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.hf.model.vqmodel.decode(ids).clamp(-1, 1)
+        return self.vq.decode(ids).clamp(-1, 1)
 
     def decoder_layer_class(self) -> type[nn.Module]:
         return type(self.hf.model.language_model.layers[0])
@@ -194,11 +204,3 @@ def janus_processor(spec: TokenSpec) -> JanusProcessor:
         chat_template=janus_chat_template(spec.prompt_template),
         num_image_tokens=spec.num_image_tokens,
     )
-
-
-def load_janus_tokenizer(path: str) -> Any:
-    """Load the tokenizer saved beside a Janus checkpoint, with a clear error if it is missing."""
-    try:
-        return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as err:
-        raise FileNotFoundError(f"no tokenizer found in '{path}': a unigen model folder needs one ({err})") from err

@@ -1,9 +1,12 @@
-"""An offline byte-level tokenizer for tiny presets (no hub, no training, deterministic)."""
+"""Janus tokenizers: loading the one saved beside a checkpoint, and an offline byte-level one for
+tiny presets (no hub, no training, deterministic)."""
 
 from __future__ import annotations
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
+from typing import Any
+
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 BOS, EOS, PAD = "<|begin_of_sentence|>", "<|end_of_sentence|>", "<|pad|>"
 BOI, EOI, IMAGE = "<begin_of_image>", "<end_of_image>", "<image_placeholder>"
@@ -33,3 +36,11 @@ def byte_level_tokenizer(extra_words: tuple[str, ...] = ()) -> PreTrainedTokeniz
         extra_special_tokens={"image_token": IMAGE, "boi_token": BOI, "eoi_token": EOI},
         model_max_length=4096,
     )
+
+
+def load_janus_tokenizer(path: str) -> Any:
+    """Load the tokenizer saved beside a Janus checkpoint, with a clear error if it is missing."""
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise FileNotFoundError(f"no tokenizer found in '{path}': a unigen model folder needs one ({err})") from err

@@ -28,7 +28,7 @@ def round_trip_acceptance(model, samples: int = 300, seed: int = 12345, split: s
 
 
 def vq_main(argv: list[str]) -> None:
-    """``run.py shapes-vq``: fit the ``shapes-janus`` VQ on renders, save it, report the round trip."""
+    """ShapesWorld: fit the ``shapes-janus`` VQ on renders, save it, report the round trip."""
     import torch
 
     from unigen.models.loading import load_model
@@ -49,19 +49,21 @@ def vq_main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     model = load_model(args.model)
-    vq = model.hf.model.vqmodel.to(args.device)
+    vq = model.vq.to(args.device)
     stats = fit_vq(vq, render_set(args.images, model.spec.image_size, args.seed), args.steps, args.batch_size,
                    args.lr, crop=args.crop, seed=args.seed)
     save_vq(vq, args.out)
-    model.hf.model.vqmodel.cpu()
+    model.vq.cpu()
     stats["round_trip_acceptance"] = round_trip_acceptance(model.eval(), args.check_samples)
     print(json.dumps(stats, indent=1))
     print(f"saved VQ weights to {args.out}")
 
 
 def data_main(argv: list[str]) -> None:
-    """``run.py shapes-data``: the base-model init folder (``<out>/model``: preset + fitted VQ,
-    random backbone) and rendered train / val trajectory shards for the pretraining recipe."""
+    """ShapesWorld: the base-model init folder and rendered pretraining shards.
+
+    ``<out>/model``: the preset + fitted VQ, random backbone; train / val trajectory shards for the
+    pretraining recipe (``configs/shapes/pretrain.yaml``)."""
     from unigen.worlds.shapes.dataset import PRETRAIN_WEIGHTS, world_model, write_world_shards
 
     parser = ArgumentParser(prog="run.py shapes-data", parser_mode="omegaconf", description=data_main.__doc__)

@@ -34,7 +34,7 @@ def world_model(source: str = "shapes-janus", vq_weights: str | None = str(DEFAU
     """The world's model: ``source`` (preset / folder) with fitted VQ weights loaded if given."""
     model = load_model(source)
     if vq_weights:
-        load_vq(model.hf.model.vqmodel, vq_weights)
+        load_vq(model.vq, vq_weights)
     return model.eval()
 
 
