@@ -16,10 +16,46 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from typing import Any
 
-Spec = str | dict[str, Any]
-"""How YAML and the command line name an extension (see the module docstring)."""
+import yaml
+from jsonargparse.typing import register_type
+
+
+class Spec:
+    """How YAML and the command line name an extension (see the module docstring).
+
+    Config parsers keep it opaque: a spec replaces an earlier one whole (a stacked YAML or a
+    command-line value), whatever it names; it is built only when a stage runs.
+    """
+
+    def __init__(self, value: str | dict[str, Any] | Spec):
+        self.value = value.value if isinstance(value, Spec) else value
+
+    def __repr__(self) -> str:
+        return f"Spec({self.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Spec) and other.value == self.value
+
+
+def _parse_spec(value: Any) -> Spec:
+    """A spec from YAML data or from a command-line string (``name`` or ``{class_path: ..., ...}``)."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        value = yaml.safe_load(value)
+    if not isinstance(value, (str, dict, Spec)):
+        raise ValueError(f"expected a short name, an import path or {{class_path, init_args}}, got {value!r}")
+    return Spec(value)
+
+
+register_type(Spec, serializer=lambda s: s.value if isinstance(s.value, str) else json.dumps(s.value),
+              deserializer=_parse_spec)
+
+
+def spec_value(spec: Any) -> Any:
+    """The plain value of a spec (a name or a mapping); anything else unchanged."""
+    return spec.value if isinstance(spec, Spec) else spec
 
 
 class Registry:
@@ -48,6 +84,7 @@ class Registry:
 
     def build(self, spec: Spec | Any) -> Any:
         """The extension a spec names, built; an object that is not a spec (already built) is returned."""
+        spec = spec_value(spec)
         if isinstance(spec, dict):
             unknown = set(spec) - {"class_path", "init_args"}
             if "class_path" not in spec or unknown:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from unigen.data.prompts import PromptRecord
-from unigen.registry import Registry, Spec
+from unigen.registry import Registry, Spec, spec_value
 
 AVERAGING = ("categories", "samples")
 """``categories``: overall = mean of per-category means (GenEval). ``samples``: mean over all
@@ -78,6 +78,7 @@ BENCHMARKS = Registry("benchmark", {
 
 def load_benchmark(spec: Spec) -> Benchmark:
     """The benchmark a spec names; a ``path`` init arg must exist."""
+    spec = spec_value(spec)
     path = (spec.get("init_args") or {}).get("path") if isinstance(spec, dict) else None
     if path is not None and not Path(path).exists():
         raise FileNotFoundError(f"benchmark '{spec['class_path']}': path '{path}' does not exist")

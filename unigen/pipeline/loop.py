@@ -1,8 +1,9 @@
 """The loop: the whole method as a composition of the stages, for any model, benchmark, prompt
 source, rewards and fit configs named in YAML.
 
-Per seed, under ``<out>/seed-<s>/``: evaluate the base in each of ``base_modes`` (``eval/base_<mode>``)
--> target the weak categories of the first of them (``prompts.jsonl``) -> generate K trajectories
+Per seed, under ``<out>/seed-<s>/``: evaluate the base in each of ``base_modes`` (``eval/base_<mode>``,
+and ``eval/base_<mode>_<name>`` for each of ``also_evaluate``) -> target the weak categories of
+the first (``prompts.jsonl``) -> generate K trajectories
 per prompt with the base (``generated/``, seed ``s + 1`` so they differ from the evaluation's
 samples) -> score them (``scored/``) -> fit (``fit/``, the model in ``fit/model``) -> evaluate the
 fitted model in each of ``post_modes`` (``eval/post_<mode>``) -> report. Every stage reuses its
@@ -14,9 +15,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from unigen.files import atomic_write_text
+from unigen.registry import spec_value
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
 from unigen.pipeline.fit import FitSettings, fit
 from unigen.pipeline.generate import GenerateSettings, generate
@@ -34,7 +36,8 @@ class LoopSettings:
     model: str
     """The base model: a transformers folder, a preset, an architecture YAML or a ``.ckpt``."""
     evaluate: EvaluateSettings
-    """Benchmark, reward, samples and sampling of every evaluation (the loop sets model, outdir, mode, seed)."""
+    """The targeted benchmark: benchmark, reward, samples and sampling of its evaluations (the loop sets
+    model, outdir, mode, seed)."""
     score: ScoreSettings
     """Rewards of the self-generated trajectories (the loop sets input and output)."""
     fit: FitSettings
@@ -43,6 +46,9 @@ class LoopSettings:
     """Strategy, budget and prompt source (the loop sets out, summaries, benchmark, seed)."""
     generate: GenerateSettings = field(default_factory=GenerateSettings)
     """K, batching and sampling (mode included) of self-generation (the loop sets prompts, out_dir, model, seed)."""
+    also_evaluate: list[dict[str, Any]] = field(default_factory=list)
+    """Further benchmarks evaluated beside it in the same modes (reported, not targeted): each the
+    ``evaluate`` settings that differ from the targeted one's (``benchmark``, ``reward``, ...)."""
     out: str = "outputs/loop"
     """Output folder: ``seed-<s>/`` per seed, ``report.md`` and ``results.json`` over all seeds."""
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -63,9 +69,11 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
 
     def evaluations_of(model: str, phase: str, modes: list[str]) -> None:
         for mode in modes:
-            outdir = run_dir / "eval" / f"{phase}_{mode}"
-            evaluations[f"{phase}_{mode}"] = evaluate(replace(s.evaluate, model=model, outdir=str(outdir), mode=mode,
-                                                              seed=seed))
+            for suffix, settings in (("", s.evaluate), *((f"_{_name(e['benchmark'])}", _merged(s.evaluate, e))
+                                                         for e in s.also_evaluate)):
+                key = f"{phase}_{mode}{suffix}"
+                evaluations[key] = evaluate(replace(settings, model=model, outdir=str(run_dir / "eval" / key),
+                                                    mode=mode, seed=seed))
 
     evaluations_of(s.model, "base", s.base_modes)
     prompts = target(replace(s.target, out=str(run_dir / "prompts.jsonl"), seed=seed, benchmark=s.evaluate.benchmark,
@@ -84,10 +92,24 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
         "evaluations": list(evaluations),
         **{key: json.loads(path.read_text()) for key, path in evaluations.items()},
     }
-    folders = [path.parent for path in evaluations.values()]
-    write_report(run_dir, results, folders[0], folders[-1])
+    write_report(run_dir, results, evaluations[f"base_{s.base_modes[0]}"].parent,
+                 evaluations[f"post_{s.post_modes[-1]}"].parent)
     atomic_write_text(results_path, json.dumps(results, indent=1))
     return results
+
+
+def _merged(settings: EvaluateSettings, changes: dict[str, Any]) -> EvaluateSettings:
+    """``settings`` with ``changes`` (``sampling`` merged key by key)."""
+    changes = dict(changes)
+    if "sampling" in changes:
+        changes["sampling"] = replace(settings.sampling, **changes["sampling"])
+    return replace(settings, **changes)
+
+
+def _name(spec) -> str:
+    """A benchmark's short name from its spec (``dpg_bench``, or the last part of an import path)."""
+    spec = spec_value(spec)
+    return (spec["class_path"] if isinstance(spec, dict) else spec).rpartition(".")[2]
 
 
 def _count(stats: dict[str, dict]) -> int:

@@ -17,8 +17,8 @@ PHASES = {"base": "base", "post": "post-trained"}
 
 def label(key: str) -> str:
     """``base_explicit`` -> ``base, explicit``: the model (base / post-trained) and the generation mode."""
-    phase, _, mode = key.partition("_")
-    return f"{PHASES.get(phase, phase)}, {mode}"
+    phase, mode, *benchmark = key.split("_", 2)
+    return f"{PHASES.get(phase, phase)}, {mode}" + (f" ({benchmark[0]})" if benchmark else "")
 
 
 def _fmt(value: float | None, spread: float | None = None) -> str:

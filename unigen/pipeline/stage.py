@@ -18,6 +18,7 @@ from typing import Any
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from unigen.files import atomic_write_text
+from unigen.registry import Spec, spec_value
 
 
 def settings_class(stage: Callable[..., Any]) -> type:
@@ -57,7 +58,8 @@ def command(stage: Callable[..., Any]) -> Callable[[list[str], str], Path]:
 
 def as_dict(settings: Any) -> dict[str, Any]:
     """A settings dataclass as plain JSON data."""
-    return json.loads(json.dumps(dataclasses.asdict(settings), default=str))
+    return json.loads(json.dumps(dataclasses.asdict(settings), default=lambda o: spec_value(o)
+                                 if isinstance(o, Spec) else str(o)))
 
 
 def check_settings(path: Path, expected: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from unigen.evals.benchmark import load_benchmark
 from unigen.evals.targeting import PROMPT_SOURCES, check_no_overlap, normalise, plan_budgets
 from unigen.files import atomic_write_text
 from unigen.pipeline.stage import as_dict, check_settings
-from unigen.registry import Spec
+from unigen.registry import Spec, spec_value
 
 
 @dataclass
@@ -63,7 +63,7 @@ def target(settings: TargetSettings) -> Path:
     redrawn = getattr(source, "redrawn", 0)
     write_prompts(out, records)
     plan = {"strategy": s.strategy, "budget": s.budget, "floor": s.floor, "weights": weights, "budgets": made,
-            "redrawn": redrawn, "seed": s.seed, "summaries": s.summaries, "benchmark": s.benchmark}
+            "redrawn": redrawn, "seed": s.seed, "summaries": s.summaries, "benchmark": spec_value(s.benchmark)}
     atomic_write_text(plan_path.with_suffix(".settings.json"), json.dumps(as_dict(s), indent=1, sort_keys=True))
     atomic_write_text(plan_path, json.dumps(plan, indent=2))
     for category, n in made.items():
