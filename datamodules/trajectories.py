@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from collections import Counter
 from functools import partial
@@ -48,7 +49,7 @@ class TrajectoryDataModule(SequenceDataModule):
         pack_length: int | None = None,
         condition_dropout: float = 0.0,
         group_by_prompt: bool = False,
-        seed: int = 0,
+        seed: int | None = None,
     ):
         """
         Args:
@@ -74,7 +75,8 @@ class TrajectoryDataModule(SequenceDataModule):
                 never split across batches), so reward weighting with ``group: prompt`` sees all K
                 samples of a prompt (the loop writes them consecutively); batches then hold whole
                 groups (at most ``batch_size`` samples unless one group is larger).
-            seed: seed of the shard and sample shuffles and of condition dropout.
+            seed: seed of the shard and sample shuffles and of condition dropout; None: the run's
+                ``seed_everything`` (0 without one).
         """
         super().__init__(batch_size, mode, pack_length)
         if on_bad_sample not in POLICIES:
@@ -93,9 +95,10 @@ class TrajectoryDataModule(SequenceDataModule):
     def pipeline(self, paths: list[str], train: bool) -> wds.DataPipeline:
         """shards -> (node, worker split) -> tar samples -> shuffle -> examples -> batches."""
         hp = self.hparams
-        rng = random.Random(hp.seed)
+        seed = hp.seed if hp.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+        rng = random.Random(seed)
         if train and hp.resampled:
-            stages: list[Any] = [wds.ResampledShards(paths, seed=hp.seed, deterministic=True)]
+            stages: list[Any] = [wds.ResampledShards(paths, seed=seed, deterministic=True)]
         else:
             stages = [wds.SimpleShardList(paths), wds.split_by_node, wds.split_by_worker]
             if train and hp.shardshuffle:
@@ -106,7 +109,7 @@ class TrajectoryDataModule(SequenceDataModule):
         if train and hp.shuffle_buffer > 1:
             stages.append(wds.shuffle(hp.shuffle_buffer, initial=min(100, hp.shuffle_buffer), rng=rng))
         stages.append(partial(to_examples, spec=self.spec, mode=hp.mode, policy=hp.on_bad_sample,
-                              condition_dropout=hp.condition_dropout if train else 0.0, seed=hp.seed))
+                              condition_dropout=hp.condition_dropout if train else 0.0, seed=seed))
         size = hp.batch_size if train else (hp.val_batch_size or hp.batch_size)
         stages.append(partial(batches, size=size, make_batch=self.make_batch()))
         pipe = wds.DataPipeline(*stages)

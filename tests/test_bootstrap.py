@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from unigen.bootstrap import paired_bootstrap
+from unigen.evals.bootstrap import paired_bootstrap
 
 CATS = ["a"] * 6 + ["b"] * 6
 

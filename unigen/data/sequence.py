@@ -18,7 +18,7 @@ import torch
 
 from unigen.data.trajectory import MODES, Trajectory
 from unigen.losses import IGNORE
-from unigen.models.base import TokenSpec
+from unigen.models.unified import TokenSpec
 
 
 class BadSample(ValueError):

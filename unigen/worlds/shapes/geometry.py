@@ -1,4 +1,4 @@
-"""Shape masks (renderer and scorer) and boxes; GenEval's relative-position rule is
+"""Shape masks (renderer and judge) and boxes; GenEval's relative-position rule is
 ``unigen.rewards.geneval_rules.relative_position``."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import torch
 from unigen.data.trajectory import Trajectory
 from unigen.worlds.shapes.plan import plan_score
 from unigen.worlds.shapes.render import from_png
-from unigen.worlds.shapes.scorer import ShapesJudge
+from unigen.worlds.shapes.judge import ShapesJudge
 from unigen.worlds.shapes.vq import to_images
 
 
@@ -74,6 +74,11 @@ class ShapesImageReward:
             else:
                 scores.append(float(self.judge.judge(image, traj.metadata)[0]))
         return scores
+
+
+def shapes_geneval(**kwargs) -> ShapesImageReward:
+    """The judge by GenEval's rules (``shapes_geneval``: extra objects are not penalised)."""
+    return ShapesImageReward(strict=False, **kwargs)
 
 
 class PlanReward:
