@@ -57,6 +57,7 @@ def test_loop_two_rounds_smoke(tmp_path, monkeypatch):
     assert sorted(p.name.split("-")[0] for p in share.iterdir()) == ["eval", "eval", "generated", "scored"]
     report = (out / "report.md").read_text()
     assert "| **overall** |" in report and "shapes_geneval" in report and "Reasoning ablation" in report
+    assert "nan" not in report  # the GenEval-rule column re-scores every evaluation image
     assert "| 2 | unified | 40 |" in report  # the rounds table
     model = run / "round-2" / "fit" / "model" / "model.safetensors"
     stamp = model.stat().st_mtime_ns

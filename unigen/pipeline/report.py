@@ -59,7 +59,8 @@ def folder_scores(folder: str | Path, reward: tuple[str, Spec] | None = None) ->
     if not cache.exists():
         trajs, shape = [], (len(entries), len(entries[min(entries)]["samples"]))
         for i in sorted(entries):
-            meta = json.loads((prompt_dir(folder, i) / "metadata.jsonl").read_text())
+            line = json.loads((prompt_dir(folder, i) / "metadata.jsonl").read_text())
+            meta = line if "include" in line else line.get("metadata", line)  # a GenEval line or a prompt record
             for n in range(shape[1]):
                 png = prompt_dir(folder, i) / "samples" / f"{n:04d}.png"
                 trajs.append(Trajectory(str(i), n, meta["prompt"], category=entries[i]["category"], metadata=meta,
