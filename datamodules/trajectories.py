@@ -17,9 +17,8 @@ from torch.utils.data import DataLoader
 
 from unigen.data.packing import pack
 from unigen.data.sequence import Example, collate
-from unigen.data.stream import (
-    POLICIES, FromWorkers, batches, expand_shards, shard_samples, to_examples, to_numpy,
-)
+from unigen.data.reader import check_policy, expand_shards, shard_samples
+from unigen.data.stream import FromWorkers, batches, to_examples, to_numpy
 from unigen.data.trajectory import MODES
 from unigen.data.windows import AccumulationWindows
 from unigen.models.base import TokenSpec
@@ -74,8 +73,7 @@ class TrajectoryDataModule(L.LightningDataModule):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode '{mode}' is not one of {MODES}")
-        if on_bad_sample not in POLICIES:
-            raise ValueError(f"on_bad_sample '{on_bad_sample}' is not one of {POLICIES}")
+        check_policy(on_bad_sample)
         self.save_hyperparameters()
         self.spec: TokenSpec | None = None
         self.skipped: Counter[str] = Counter()
@@ -88,8 +86,8 @@ class TrajectoryDataModule(L.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         """Resolve the shard patterns (an error names a pattern that matches nothing)."""
-        self.train_paths = expand_shards(self.hparams.train_shards)
-        self.val_paths = expand_shards(self.hparams.val_shards) if self.hparams.val_shards else []
+        self.train_paths = expand_shards(self.hparams.train_shards, "train_shards")
+        self.val_paths = expand_shards(self.hparams.val_shards, "val_shards") if self.hparams.val_shards else []
 
     def make_batch(self) -> Callable[[list[Example]], dict]:
         """The batch builder, examples -> batch dict: ``collate`` (padding) or ``pack`` (``pack_length``)."""

@@ -11,7 +11,8 @@ from PIL import Image
 
 from unigen.cli import main
 from unigen.data.prompts import PromptRecord, write_prompts
-from unigen.data.shards import finished_shards, read_shard, shard_name
+from unigen.data.reader import read_shard
+from unigen.data.shards import finished_shards, shard_name
 
 K, PER_SHARD = 2, 2
 

@@ -1,8 +1,12 @@
 """``run.py score``: input trajectory shards -> new shards with ``rewards`` filled, plus summary statistics.
 
 One output shard per input shard (same number), written atomically and recorded in the output
-index; a restarted run skips shards already listed there. Input shards are never modified. At the
-end, statistics of every reward over all output shards are printed and written atomically as JSON.
+index; a restarted run skips shards already listed there. Input shards are never modified. They
+are read with the strict shard reader ``fit`` uses (``unigen.data.reader``): under
+``on_bad_sample: skip`` every input sample missing from an output shard is counted per reason,
+printed and recorded in the output index (``skipped``); under ``raise`` the run stops naming shard
+and key. At the end, statistics of every reward over all output shards are printed and written
+atomically as JSON.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import glob
 import json
 import math
 import re
+from collections import Counter
 from pathlib import Path
 
 from jsonargparse import ArgumentParser
 from tqdm import tqdm
 
-from unigen.data.shards import finished_shards, read_shard, shard_name, write_shard
+from unigen.data.reader import bad, check_policy, read_shard
+from unigen.data.shards import finished_shards, read_index, shard_name, write_shard
 from unigen.data.trajectory import Trajectory
 from unigen.files import atomic_write_bytes
 from unigen.rewards.base import Reward, RewardSpec, checked_values, combine_values, target_modalities
@@ -87,6 +93,7 @@ def score(
     device: str = "cpu",
     batch_size: int = 16,
     keep_png: bool = False,
+    on_bad_sample: str = "skip",
 ) -> dict[str, dict[str, float]]:
     """Score trajectory shards.
 
@@ -103,7 +110,10 @@ def score(
         device: device of the decoder.
         batch_size: trajectories per reward call.
         keep_png: store decoded images in the output shards (default: keep only the input's ``png``).
+        on_bad_sample: ``skip`` (drop a bad input sample; count, print and record it in the output
+            index per reason) | ``raise`` (stop, naming shard, key and reason).
     """
+    check_policy(on_bad_sample)
     combine = combine or {}
     shards = input_shards(input)
     out_dir = Path(output)
@@ -121,8 +131,10 @@ def score(
             number = int(SHARD_NUMBER.search(shard.name).group(1))
             outputs.append(out_dir / shard_name(prefix, number))
             if outputs[-1].name not in done:
-                write_shard(out_dir, prefix, number, _score_shard(shard, rewards, combine, model, batch_size, keep_png))
+                scored, skipped = _score_shard(shard, rewards, combine, model, batch_size, keep_png, on_bad_sample)
+                write_shard(out_dir, prefix, number, scored, skipped)
             bar.update(1)
+    report_skipped(read_index(out_dir, prefix)["skipped"], {s.name for s in outputs})
     stats = summary(outputs)
     atomic_write_bytes(out_dir / f"{prefix}-rewards.json", json.dumps(stats, indent=1).encode())
     for key, s in stats.items():
@@ -131,8 +143,47 @@ def score(
     return stats
 
 
-def _score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png: bool) -> list[Trajectory]:
-    trajectories = list(read_shard(shard))
+def expected_count(shard: Path) -> int | None:
+    """The sample count the input's own index records for ``shard`` (None: no index beside it)."""
+    prefix = SHARD_NUMBER.sub("", shard.name)
+    return finished_shards(shard.parent, prefix).get(shard.name)
+
+
+def read_input(shard: Path, policy: str) -> tuple[list[Trajectory], Counter[str]]:
+    """The good trajectories of an input shard and the per-reason count of every sample dropped.
+
+    When the input's index records the shard's sample count, a cut short shard counts every
+    sample lost after the cut under ``truncated_tar`` (not just the partial one the reader sees).
+    """
+    skipped: Counter[str] = Counter()
+    trajectories = list(read_shard(shard, policy, skipped))
+    expected = expected_count(shard)
+    missing = expected - len(trajectories) - sum(skipped.values()) if expected is not None else 0
+    if missing > 0:
+        bad(policy, str(shard), None, "truncated_tar", f"{missing} of the {expected} samples its index records are missing")
+        skipped["truncated_tar"] += missing
+    return trajectories, skipped
+
+
+def report_skipped(skipped: dict[str, dict[str, int]], names: set[str]) -> None:
+    """Print the input samples dropped for each output shard of this run, and their total per reason."""
+    total: Counter[str] = Counter()
+    for name, reasons in sorted(skipped.items()):
+        if name in names:
+            total.update(reasons)
+            print(f"{name}: dropped {sum(reasons.values())} input samples ({_reasons(reasons)})")
+    if total:
+        print(f"dropped {sum(total.values())} input samples in all ({_reasons(total)}); "
+              "recorded under 'skipped' in the output index")
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+
+
+def _score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png: bool, policy: str
+                 ) -> tuple[list[Trajectory], Counter[str]]:
+    trajectories, skipped = read_input(shard, policy)
     scored = []
     for start in tqdm(range(0, len(trajectories), batch_size), desc=shard.name, leave=False, unit="batch"):
         batch = trajectories[start:start + batch_size]
@@ -144,7 +195,7 @@ def _score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png
             view = batch
         for original, seen, filled in zip(batch, view, score_batch(view, rewards, combine)):
             scored.append(dataclasses.replace(original, rewards=filled, png=seen.png if keep_png else original.png))
-    return scored
+    return scored, skipped
 
 
 def build_parser() -> ArgumentParser:
