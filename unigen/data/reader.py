@@ -26,7 +26,7 @@ from typing import Any
 import webdataset as wds
 
 from unigen.data.sequence import BadSample
-from unigen.data.shards import from_sample
+from unigen.data.shards import finished_shards, from_sample, index_path
 from unigen.data.tarstream import tar_members
 from unigen.data.trajectory import Trajectory
 
@@ -166,3 +166,18 @@ def read_shard(path: str | Path, policy: str = "raise", skipped: Counter[str] | 
             yield item
         else:
             skipped[item[SKIP]] += 1
+
+
+def check_finished(out_dir: str | Path, prefix: str) -> dict[str, int]:
+    """The index's finished shards (name -> count), each checked to read whole with the recorded
+    count: a resumed job never builds on a shard that went missing or was damaged since."""
+    done = finished_shards(out_dir, prefix)
+    for name, count in done.items():
+        path = Path(out_dir) / name
+        if not path.is_file():
+            raise FileNotFoundError(f"shard '{path}' is listed in '{index_path(out_dir, prefix)}' but missing; "
+                                    "remove its entry from the index to write it again")
+        found = sum(1 for _ in read_shard(path))
+        if found != count:
+            raise ValueError(f"shard '{path}' holds {found} samples, '{index_path(out_dir, prefix)}' records {count}")
+    return done

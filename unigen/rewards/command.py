@@ -124,7 +124,7 @@ def score(
     if decoder is not None:
         from unigen.checkpoints import load_unified  # here: only scoring with a decoder needs a model
 
-        model = load_unified(decoder, device=device)
+        model = load_unified(decoder, device=device, option="decoder")
     outputs = []
     with tqdm(total=len(shards), desc="score", unit="shard") as bar:
         for shard in shards:
