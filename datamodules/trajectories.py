@@ -18,9 +18,10 @@ from torch.utils.data import DataLoader
 from unigen.data.packing import pack
 from unigen.data.sequence import Example, collate
 from unigen.data.reader import check_policy, expand_shards, shard_samples
+from unigen.data.resumable import ResumableStream
 from unigen.data.stream import FromWorkers, batches, to_examples, to_numpy
 from unigen.data.trajectory import MODES
-from unigen.data.windows import AccumulationWindows
+from unigen.data.workers import worker_init
 from unigen.models.base import TokenSpec
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,11 @@ class TrajectoryDataModule(L.LightningDataModule):
     Every batch leaves the loader with ``skipped`` ({reason: count} met since the previous batch);
     ``on_after_batch_transfer`` removes it, keeps the totals, logs ``data/skipped_<reason>`` and
     ``teardown`` summarises them.
+
+    Each training epoch's stream is rebuilt from (``seed``, epoch), so a run resumed from a
+    checkpoint mid-epoch continues with the very batches the interrupted run would have read next
+    (``unigen.data.resumable.ResumableStream``). Worker processes die with their parent
+    (``unigen.data.workers``).
     """
 
     def __init__(
@@ -104,12 +110,14 @@ class TrajectoryDataModule(L.LightningDataModule):
             raise RuntimeError("TrajectoryDataModule.connect(spec) must be called before building loaders")
         return self.spec
 
-    def pipeline(self, paths: list[str], train: bool) -> wds.DataPipeline:
-        """shards -> (node, worker split) -> tar samples -> shuffle -> examples -> batches."""
+    def pipeline(self, paths: list[str], train: bool, epoch: int = 0) -> wds.DataPipeline:
+        """shards -> (node, worker split) -> tar samples -> shuffle -> examples -> batches; the
+        shuffles and resampling are a function of (``seed``, ``epoch``)."""
         hp = self.hparams
-        rng = random.Random(hp.seed)
+        seed = hp.seed * 1_000_003 + epoch
+        rng = random.Random(seed)
         if train and hp.resampled:
-            stages: list[Any] = [wds.ResampledShards(paths, seed=hp.seed, deterministic=True)]
+            stages: list[Any] = [wds.ResampledShards(paths, seed=seed, deterministic=True)]
         else:
             stages = [wds.SimpleShardList(paths), wds.split_by_node, wds.split_by_worker]
             if train and hp.shardshuffle:
@@ -125,19 +133,22 @@ class TrajectoryDataModule(L.LightningDataModule):
             pipe = pipe.with_epoch(math.ceil(hp.batches_per_epoch / max(1, hp.num_workers)))
         return pipe
 
-    def _loader(self, paths: list[str], train: bool) -> DataLoader | FromWorkers:
+    def _loader(self, pipeline: wds.DataPipeline, persistent: bool) -> DataLoader | FromWorkers:
         workers = self.hparams.num_workers
         if workers == 0:
-            return DataLoader(self.pipeline(paths, train), batch_size=None)
-        return FromWorkers(DataLoader(self.pipeline(paths, train), batch_size=None, num_workers=workers,
-                                      persistent_workers=True, collate_fn=to_numpy))
+            return DataLoader(pipeline, batch_size=None)
+        return FromWorkers(DataLoader(pipeline, batch_size=None, num_workers=workers, persistent_workers=persistent,
+                                      collate_fn=to_numpy, worker_init_fn=worker_init()))
 
-    def train_dataloader(self) -> AccumulationWindows:
-        k = self.trainer.accumulate_grad_batches if self.trainer else 1
-        return AccumulationWindows(self._loader(self.train_paths, train=True), k)
+    def train_epoch(self, epoch: int) -> DataLoader | FromWorkers:
+        """The training batches of ``epoch`` (the same ones on every run)."""
+        return self._loader(self.pipeline(self.train_paths, train=True, epoch=epoch), persistent=False)
+
+    def train_dataloader(self) -> ResumableStream:
+        return ResumableStream(self.train_epoch, self.trainer, seed=self.hparams.seed)
 
     def val_dataloader(self) -> DataLoader | FromWorkers | list:
-        return self._loader(self.val_paths, train=False) if self.val_paths else []
+        return self._loader(self.pipeline(self.val_paths, train=False), persistent=True) if self.val_paths else []
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Take the batch's skip counts out, add them to the totals and log the totals."""

@@ -254,12 +254,12 @@ def test_fit_from_shards_logs_skips(tmp_path, caplog, monkeypatch):
     dm = TrajectoryDataModule([str(tmp_path / "d/train-*.tar")], [str(tmp_path / "d/val-*.tar")], batch_size=8,
                               num_workers=0, shuffle_buffer=16, shardshuffle=4)
     logger = L.pytorch.loggers.TensorBoardLogger(tmp_path, name="fit")
-    trainer = L.Trainer(accelerator="cpu", max_steps=6, logger=logger, log_every_n_steps=1, val_check_interval=3,
+    trainer = L.Trainer(accelerator="cpu", max_steps=10, logger=logger, log_every_n_steps=1, val_check_interval=3,
                         check_val_every_n_epoch=None, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False)
     trainer.fit(UnifiedLM("janus-micro", lr=3e-3, warmup_steps=1), datamodule=dm)
-    assert trainer.global_step == 6
-    assert dm.skipped == {"bad_json": 2, "too_long": 2}  # two epochs of 33 samples each
+    assert trainer.global_step == 10
+    assert dm.skipped == {"bad_json": 2, "too_long": 2}  # two whole epochs of 33 samples (5 batches) each
     assert "rank 0 fit: skipped 4 bad samples (bad_json: 2, too_long: 2)" in caplog.text
     events = EventAccumulator(logger.log_dir)
     events.Reload()

@@ -14,8 +14,9 @@ import sys
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
 
+from unigen.checkpoints import check_checkpoint_file
 from unigen.module import UnifiedLM
-from unigen.scale.resume import resolve_ckpt_path
+from unigen.scale.resume import LATEST, LIGHTNING_KEYWORDS, resolve_ckpt_path
 
 PIPELINE_COMMANDS: dict[str, str] = {
     "synthesize": "unigen.data.synthetic:main",
@@ -32,12 +33,26 @@ PIPELINE_COMMANDS: dict[str, str] = {
 
 
 class UnigenCLI(LightningCLI):
-    """LightningCLI with unigen's defaults (omegaconf interpolation, re-runnable config saving)."""
+    """LightningCLI with unigen's defaults (omegaconf interpolation, re-runnable config saving) and
+    resume rules (``unigen.scale.resume``)."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--fresh", type=bool, default=False,
+                            help="fit: start from step 0 although the experiment holds checkpoints (moved aside)")
+
+    def _parse_ckpt_path(self) -> None:
+        """Check a ``--ckpt_path`` file before Lightning reads its hyperparameters (an error names it)."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path != LATEST and ckpt_path not in LIGHTNING_KEYWORDS:
+            check_checkpoint_file(ckpt_path, "--ckpt_path")
+        super()._parse_ckpt_path()
 
     def before_fit(self) -> None:
-        """``--ckpt_path latest`` -> the newest requeue/last checkpoint, or a fresh start."""
+        """Pin checkpoint folders; ``--ckpt_path latest`` -> the newest requeue/last checkpoint; refuse
+        a silent restart beside earlier checkpoints unless ``--fresh``."""
         config = self.config_init[self.subcommand]
-        config.ckpt_path = resolve_ckpt_path(config.get("ckpt_path"), self.trainer)
+        config.ckpt_path = resolve_ckpt_path(config.get("ckpt_path"), self.trainer, bool(config.get("fresh")))
 
 
 def main(argv: list[str] | None = None) -> None:
