@@ -88,9 +88,14 @@ def final_loss_and_weights(root: Path) -> tuple[int, float, dict[str, torch.Tens
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
+    """What ``run.py synthesize --model janus-tiny`` writes, smaller: 256 train, 16 val samples."""
+    from unigen.data.synthetic import write_synthetic_shards
+    from unigen.models.loading import load_spec
+
     data = tmp_path_factory.mktemp("tiny") / "data" / "synthetic"
-    run(["synthesize", "--out", str(data), "--model", "janus-tiny", "--train_samples", "256",
-         "--val_samples", "16", "--shard_size", "64"], REPO)
+    spec = load_spec("janus-tiny")
+    write_synthetic_shards(data, spec.num_image_tokens, spec.codebook_size, 256, 64, prefix="train")
+    write_synthetic_shards(data, spec.num_image_tokens, spec.codebook_size, 16, 64, seed=1, prefix="val")
     return data
 
 
@@ -129,40 +134,51 @@ def test_sigkilled_tiny_fit_resumes_with_latest_to_the_same_final_loss_and_leave
         run(config, killed)  # a plain fit beside those checkpoints: refused, not a silent restart
 
 
-def test_latest_beside_only_old_layout_checkpoints_is_refused_and_fresh_moves_them_aside(tmp_path, tiny_data):
+def expected_error(err: pytest.ExceptionInfo) -> str:
+    """The message of an expected user error, checked to carry no chained traceback."""
+    assert err.value.__cause__ is None and (err.value.__context__ is None or err.value.__suppress_context__)
+    return str(err.value)
+
+
+def test_latest_beside_only_old_layout_checkpoints_is_refused_and_fresh_moves_them_aside(tmp_path, tiny_data,
+                                                                                        monkeypatch):
+    from unigen.cli import main
+    from unigen.scale.resume import ResumeError
+
     root = workdir(tmp_path, "old", tiny_data)
+    monkeypatch.chdir(root)
     old = root / "runs/tiny/version_0/checkpoints/last.ckpt"  # where tiny.yaml's checkpoints went before
     old.parent.mkdir(parents=True)
     torch.save({"global_step": 3}, old)
-    config = ["fit", "--config", str(REPO / "configs/tiny.yaml"), *SHORT_FIT, "--trainer.max_steps", "1"]
-    done = subprocess.run(PYTHON + config + ["--ckpt_path", "latest"], cwd=root, env=run_env(), capture_output=True,
-                          text=True, timeout=300)
-    last_line = done.stderr.strip().splitlines()[-1]
-    assert done.returncode != 0 and last_line.startswith("unigen.scale.resume.ResumeError: --ckpt_path latest found "
-                                                         "no last/requeue checkpoint where this config writes")
-    assert "'runs/tiny/version_0/checkpoints/last.ckpt'" in last_line and "--fresh" in last_line
-    assert "During handling" not in done.stderr
+    config = ["fit", "--config", str(REPO / "configs/tiny.yaml"), *SHORT_FIT, "--trainer.max_steps", "1",
+              "--data.init_args.num_workers", "0"]
+    with pytest.raises(ResumeError) as err:
+        main(config + ["--ckpt_path", "latest"])
+    message = expected_error(err)
+    assert message.startswith("--ckpt_path latest found no last/requeue checkpoint where this config writes "
+                              f"({root / 'runs/tiny/checkpoints'})")
+    assert "'runs/tiny/version_0/checkpoints/last.ckpt'" in message and "--fresh" in message
 
-    log = run(config + ["--fresh", "true"], root)
-    assert "--fresh: moved the earlier checkpoints aside into runs/tiny/replaced-" in log
+    main(config + ["--fresh", "true"])
     (moved,) = (root / "runs/tiny").glob("replaced-*/version_0/checkpoints/last.ckpt")
     assert torch.load(moved)["global_step"] == 3 and not old.exists()
+    assert torch.load(root / "runs/tiny/checkpoints/last.ckpt", weights_only=False)["global_step"] == 1
 
 
-def test_a_truncated_ckpt_path_is_named_on_the_last_line(tmp_path, tiny_data):
-    bad = tmp_path / "cut.ckpt"
-    buffer = tmp_path / "whole.ckpt"
-    torch.save({"global_step": 1, "w": torch.zeros(1000)}, buffer)
-    bad.write_bytes(buffer.read_bytes()[:3000])
-    root = workdir(tmp_path, "run", tiny_data)
-    for args in (["fit", "--config", str(REPO / "configs/tiny.yaml"), "--ckpt_path", str(bad)],
-                 ["generate", "--config", str(REPO / "configs/generate/tiny.yaml"), "--prompts", "[p.jsonl]",
-                  "--out_dir", "out", "--model", str(bad)]):
-        (root / "p.jsonl").write_text(json.dumps({"id": "a", "prompt": "a red circle"}) + "\n")
-        done = subprocess.run(PYTHON + args, cwd=root, env=run_env(), capture_output=True, text=True, timeout=300)
-        last_line = done.stderr.strip().splitlines()[-1]
-        assert done.returncode != 0 and f"'{bad}' is not a readable torch checkpoint (truncated" in last_line
-        assert last_line.startswith(("ValueError: --ckpt_path", "ValueError: model")) and "During handling" not in done.stderr
+def test_a_truncated_checkpoint_is_named_by_fit_and_generate(tmp_path, tiny_data, monkeypatch):
+    from unigen.cli import main
+
+    whole, bad = tmp_path / "whole.ckpt", tmp_path / "cut.ckpt"
+    torch.save({"global_step": 1, "w": torch.zeros(1000)}, whole)
+    bad.write_bytes(whole.read_bytes()[:3000])
+    monkeypatch.chdir(workdir(tmp_path, "run", tiny_data))
+    Path("p.jsonl").write_text(json.dumps({"id": "a", "prompt": "a red circle"}) + "\n")
+    for option, args in (("--ckpt_path", ["fit", "--config", str(REPO / "configs/tiny.yaml"), "--ckpt_path", str(bad)]),
+                         ("model", ["generate", "--config", str(REPO / "configs/generate/tiny.yaml"),
+                                    "--prompts", "[p.jsonl]", "--out_dir", "out", "--model", str(bad)])):
+        with pytest.raises(ValueError) as err:
+            main(args)
+        assert expected_error(err).startswith(f"{option} '{bad}' is not a readable torch checkpoint (truncated")
 
 
 GENERATE = ["generate", "--config", str(REPO / "configs/generate/tiny.yaml"), "--prompts", "[prompts.jsonl]",
