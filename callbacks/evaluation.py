@@ -29,14 +29,15 @@ from unigen.generation import SamplingConfig
 class BenchmarkEvaluation(L.Callback):
     """Run a benchmark subset every N steps and at fit end; log scores, switch rate, reasoning length."""
 
-    def __init__(self, benchmark: str, path: str, every_n_steps: int = 500, max_prompts: int = 24,
+    def __init__(self, benchmark: str, path: str | None = None, every_n_steps: int = 500, max_prompts: int = 24,
                  samples_per_prompt: int = 1, scorer: str | dict | None = "color_match",
                  sampling: SamplingConfig | None = None, seed: int = 0, grid_prompts: int = 16,
                  at_fit_end: bool = True):
         """
         Args:
             benchmark: registered benchmark name (``geneval``, ...).
-            path: the benchmark's prompt file or folder.
+            path: the benchmark's prompt file or folder (required; ``None`` only so that an overlay
+                can leave it to the user).
             every_n_steps: evaluate after every this many optimizer steps (0 = only at fit end).
             max_prompts: prompts evaluated each time (spread over categories): bounds the cost.
             samples_per_prompt: samples per prompt: bounds the cost.
@@ -48,6 +49,9 @@ class BenchmarkEvaluation(L.Callback):
             at_fit_end: also evaluate when the fit ends.
         """
         super().__init__()
+        if path is None:
+            raise ValueError(f"BenchmarkEvaluation '{benchmark}' has no benchmark file: give its `path` (after "
+                             "configs/eval_callback.yaml: --trainer.callbacks.init_args.path <file>)")
         self.name, self.path = benchmark, path
         self.every_n_steps, self.max_prompts, self.samples_per_prompt = every_n_steps, max_prompts, samples_per_prompt
         self.scorer_spec, self.seed, self.grid_prompts, self.at_fit_end = scorer, seed, grid_prompts, at_fit_end

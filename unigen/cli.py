@@ -15,6 +15,7 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI
 
 from unigen.checkpoints import check_checkpoint_file
+from unigen.errors import config_error
 from unigen.module import UnifiedLM
 from unigen.scale.resume import LATEST, LIGHTNING_KEYWORDS, resolve_ckpt_path
 
@@ -39,6 +40,14 @@ class UnigenCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--fresh", type=bool, default=False,
                             help="fit: start from step 0 although the experiment holds checkpoints (moved aside)")
+
+    def instantiate_classes(self) -> None:
+        """Build model, data, trainer; an invalid config value becomes one line naming file and line."""
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError, KeyError) as err:
+            files = [str(path) for path in self.config[self.subcommand].get("config") or []]
+            raise config_error(err, files) from None
 
     def _parse_ckpt_path(self) -> None:
         """Check a ``--ckpt_path`` file before Lightning reads its hyperparameters (an error names it)."""
