@@ -23,6 +23,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from unigen.data.batch import Batch
 from unigen.data.windows import AccumulationWindows
 from unigen.data.workers import worker_init
 
@@ -51,11 +52,11 @@ class ResumableEpochs:
         """Batches per epoch when known before reading it (None for streams)."""
         return None
 
-    def epoch_batches(self, epoch: int, skip: int) -> Iterable[dict]:
+    def epoch_batches(self, epoch: int, skip: int) -> Iterable[Batch]:
         """The micro-batches of ``epoch`` from batch ``skip`` on."""
         raise NotImplementedError
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[Batch]:
         skip, self._resume_skip = self._resume_skip, None
         if skip is None:
             skip = 0
@@ -68,7 +69,7 @@ class ResumableEpochs:
         self._epoch_batches = length
         return iter(AccumulationWindows(self._counted(self.epoch_batches(self.epoch, skip), skip), self.accumulate))
 
-    def _counted(self, batches: Iterable[dict], skip: int) -> Iterator[dict]:
+    def _counted(self, batches: Iterable[Batch], skip: int) -> Iterator[Batch]:
         """Pass ``batches`` through; once they end, the epoch's length is known."""
         n = skip
         for n, batch in enumerate(batches, skip + 1):
@@ -90,7 +91,7 @@ class ResumableEpochs:
 class ResumableBatches(ResumableEpochs):
     """Shuffled (or ordered) micro-batches of a map-style dataset, stamped with accumulation windows."""
 
-    def __init__(self, dataset: Sequence, batch_size: int, collate_fn: Callable[[list], dict], trainer: L.Trainer,
+    def __init__(self, dataset: Sequence, batch_size: int, collate_fn: Callable[[list], Batch], trainer: L.Trainer,
                  shuffle: bool = True, seed: int = 0, num_workers: int = 0):
         if len(dataset) < batch_size:
             raise ValueError(f"{len(dataset)} training samples on this rank, fewer than one batch of {batch_size}")
@@ -121,9 +122,9 @@ class ResumableBatches(ResumableEpochs):
 class ResumableStream(ResumableEpochs):
     """Micro-batches of a stream that ``make_epoch(epoch)`` rebuilds in the same order for the same epoch."""
 
-    def __init__(self, make_epoch: Callable[[int], Iterable[dict]], trainer: L.Trainer | None, seed: int = 0):
+    def __init__(self, make_epoch: Callable[[int], Iterable[Batch]], trainer: L.Trainer | None, seed: int = 0):
         super().__init__(trainer, seed)
         self.make_epoch = make_epoch
 
-    def epoch_batches(self, epoch: int, skip: int) -> Iterator[dict]:
+    def epoch_batches(self, epoch: int, skip: int) -> Iterator[Batch]:
         return islice(self.make_epoch(epoch), skip, None)
