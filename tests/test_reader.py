@@ -79,7 +79,7 @@ def test_a_gzip_file_named_tar_is_the_same_bad_shard_to_fit_and_to_score(tmp_pat
     dm.setup("fit")
     fit_skips: Counter[str] = Counter()
     for batch in dm.pipeline(dm.train_paths, train=True):
-        fit_skips.update(batch["skipped"])
+        fit_skips.update(batch.skipped)
     score_skips: Counter[str] = Counter()
     assert list(read_shard(gz, "skip", score_skips)) == []
     assert fit_skips == score_skips == {"not_a_tar": 1}

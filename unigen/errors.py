@@ -26,7 +26,7 @@ def root_cause(err: BaseException) -> BaseException:
 
 def locate(message: str, files: list[str]) -> str | None:
     """``<file> line <n>``: the first config line holding a value the message quotes (longest first)."""
-    quoted = sorted(set(re.findall(r"'([^'\n]{2,})'", message)), key=len, reverse=True)
+    quoted = sorted(set(re.findall(r"(?<!\w)'([^'\n]{2,}?)'(?!\w)", message)), key=len, reverse=True)
     for value in quoted:
         for file in files:
             try:
