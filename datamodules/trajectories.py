@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from collections import Counter
 from functools import partial
@@ -51,7 +52,7 @@ class TrajectoryDataModule(SequenceDataModule):
         batches_per_epoch: int = 1000,
         on_bad_sample: str = "skip",
         pack_length: int | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ):
         """
         Args:
@@ -70,7 +71,7 @@ class TrajectoryDataModule(SequenceDataModule):
             on_bad_sample: ``skip`` (count and log per reason) | ``raise`` (name shard, key, reason).
             pack_length: pack each batch's samples into rows of at most this many tokens
                 (``unigen.data.packing``; at least the model's context); none: one padded row per sample.
-            seed: seed of the shard and sample shuffles.
+            seed: seed of the shard and sample shuffles; None: the run's ``seed_everything`` (0 without one).
         """
         super().__init__(batch_size, mode, pack_length)
         check_policy(on_bad_sample)
@@ -83,11 +84,17 @@ class TrajectoryDataModule(SequenceDataModule):
         self.train_paths = expand_shards(self.hparams.train_shards, "train_shards")
         self.val_paths = expand_shards(self.hparams.val_shards, "val_shards") if self.hparams.val_shards else []
 
+    @property
+    def data_seed(self) -> int:
+        """``seed``, or the run's ``seed_everything`` (0 without one)."""
+        seed = self.hparams.seed
+        return seed if seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+
     def pipeline(self, paths: list[str], train: bool, epoch: int = 0) -> wds.DataPipeline:
         """shards -> (node, worker split) -> tar samples -> shuffle -> examples -> batches; the
         shuffles and resampling are a function of (``seed``, ``epoch``)."""
         hp = self.hparams
-        seed = hp.seed * 1_000_003 + epoch
+        seed = self.data_seed * 1_000_003 + epoch
         rng = random.Random(seed)
         if train and hp.resampled:
             stages: list[Any] = [wds.ResampledShards(paths, seed=seed, deterministic=True)]
@@ -118,7 +125,7 @@ class TrajectoryDataModule(SequenceDataModule):
         return self._loader(self.pipeline(self.train_paths, train=True, epoch=epoch), persistent=False)
 
     def train_dataloader(self) -> ResumableStream:
-        return ResumableStream(self.train_epoch, self.trainer, seed=self.hparams.seed)
+        return ResumableStream(self.train_epoch, self.trainer, seed=self.data_seed)
 
     def val_dataloader(self) -> DataLoader | FromWorkers | list:
         return self._loader(self.pipeline(self.val_paths, train=False), persistent=True) if self.val_paths else []

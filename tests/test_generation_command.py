@@ -112,10 +112,10 @@ def test_resume_onto_other_weights_is_refused_naming_both(prompt_file, tmp_path)
     index = json.loads((out / "traj-index.json").read_text())
     del index["shards"][shard_name("traj", 1)]
     (out / "traj-index.json").write_text(json.dumps(index))
-    manifest = json.loads((out / "traj-run.json").read_text())
-    assert len(manifest["model_sha256"]) == 64
-    manifest["model_sha256"] = "0" * 64  # as if the first run had drawn other random weights
-    (out / "traj-run.json").write_text(json.dumps(manifest))
+    record = json.loads((out / "traj-model.json").read_text())
+    assert record["model"] == "janus-micro" and len(record["sha256"]) == 64
+    record["sha256"] = "0" * 64  # as if the first run had drawn other random weights
+    (out / "traj-model.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="model mismatch: the shards in .* weights 0000000000000000, but --model "
                                          "'janus-micro' has weights [0-9a-f]{16}"):
         generate(prompt_file, out, "--limit", "4")

@@ -15,7 +15,7 @@ from unigen.data.reader import read_shard
 from unigen.data.shards import (
     finished_shards, from_sample, shard_name, to_sample, write_planned_shards, write_shard,
 )
-from unigen.data.synthetic import synthetic_trajectories
+from unigen.data.synthesize import synthetic_trajectories
 from unigen.data.trajectory import Trajectory
 
 

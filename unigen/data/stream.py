@@ -23,7 +23,7 @@ from unigen.data.batch import Batch
 from unigen.data.reader import SKIP, bad, parse
 from unigen.data.sequence import BadSample, Example, build_example
 from unigen.data.trajectory import Trajectory
-from unigen.models.base import TokenSpec
+from unigen.models.unified import TokenSpec
 
 log = logging.getLogger(__name__)
 
