@@ -50,7 +50,7 @@ def _fit_configs() -> tuple[list[Path], list[Path]]:
     bases, overlays = [], []
     for path in CONFIGS:
         kind = path.relative_to(REPO / "configs").parts[0]
-        if kind == "models" or kind in PIPELINE_COMMANDS:
+        if kind == "models" or kind in COMMANDS.short_names:
             continue
         model = (yaml.safe_load(path.read_text()) or {}).get("model")
         (bases if isinstance(model, dict) and "class_path" in model else overlays).append(path)
@@ -99,8 +99,10 @@ def test_the_eval_overlay_takes_the_benchmark_file_from_the_user(tmp_path, monke
     stack = ["fit", "--config", str(REPO / "configs/tiny.yaml"), "--config", str(REPO / "configs/eval_callback.yaml")]
     mine = str(REPO / "tests/assets/benchmarks/geneval_mini.jsonl")
     with pytest.raises(SystemExit):
-        main(stack + ["--trainer.callbacks.init_args.path", mine, "--print_config"])
+        main(stack + ["--trainer.callbacks.init_args.benchmark", f"{{class_path: geneval, init_args: {{path: {mine}}}}}",
+                      "--print_config"])
     printed = yaml.safe_load(capsys.readouterr().out)["trainer"]["callbacks"]
-    assert printed[0]["class_path"].endswith("ModelCheckpoint") and printed[1]["init_args"]["path"] == mine
-    with pytest.raises(ConfigError, match="eval_callback.yaml line .*has no benchmark file: give its `path`"):
+    assert printed[0]["class_path"].endswith("ModelCheckpoint")
+    assert yaml.safe_load(printed[1]["init_args"]["benchmark"]) == {"class_path": "geneval", "init_args": {"path": mine}}
+    with pytest.raises(ConfigError, match="has no benchmark file: give its path"):
         main(stack)
