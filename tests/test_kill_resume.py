@@ -154,7 +154,7 @@ def test_latest_beside_only_old_layout_checkpoints_is_refused_and_fresh_moves_th
     with pytest.raises(ResumeError) as err:
         main(config + ["--ckpt_path", "latest"])
     message = expected_error(err)
-    assert message.startswith("--ckpt_path latest found no last/requeue checkpoint where this config writes "
+    assert message.startswith("--ckpt_path latest found no checkpoint where this config writes "
                               f"({root / 'runs/tiny/checkpoints'})")
     assert "'runs/tiny/version_0/checkpoints/last.ckpt'" in message and "--fresh" in message
 

@@ -11,8 +11,10 @@ the previous ``last.ckpt``, never a torn one.
 ``latest``: Lightning resumes from ``hpc_ckpt_<n>.ckpt`` (written on the SLURM requeue signal) only
 when no ``ckpt_path`` is given, and from ``last.ckpt`` only with ``--ckpt_path last``. A job
 requeued after a node failure has no requeue checkpoint, one requeued after the signal has a newer
-one than ``last``: ``latest`` picks whichever is newer, and starts fresh when the experiment has no
-checkpoint at all, so one sbatch line serves the first start and every restart.
+one than ``last``: ``latest`` picks the newest checkpoint of the config's checkpoint folders and
+requeue checkpoints (a ``ModelCheckpoint`` without ``save_last`` still counts), and starts fresh
+when the experiment has no checkpoint at all, so one sbatch line serves the first start and every
+restart.
 
 Refusals (:func:`resolve_ckpt_path`): when the experiment already holds checkpoints (in its
 checkpoint folders, as requeue checkpoints, or in the logger's versioned folders of an older
@@ -60,11 +62,11 @@ def pin_checkpoint_dirs(trainer: L.Trainer) -> None:
 
 
 def resume_candidates(trainer: L.Trainer) -> list[Path]:
-    """Checkpoints this config resumes from: ``last*.ckpt`` in its checkpoint folders and
+    """Checkpoints this config resumes from: every ``*.ckpt`` in its checkpoint folders and
     ``hpc_ckpt_*.ckpt`` in ``default_root_dir``."""
     found = set(Path(trainer.default_root_dir).glob("hpc_ckpt_*.ckpt"))
     for callback in checkpoint_callbacks(trainer):
-        found |= {Path(p) for p in callback._find_last_checkpoints(trainer)}
+        found |= set(Path(callback.dirpath).glob("*.ckpt"))
     return sorted(p for p in found if p.is_file())
 
 
@@ -124,7 +126,7 @@ def resolve_ckpt_path(ckpt_path: str | None, trainer: L.Trainer, fresh: bool = F
             rank_zero_info(f"--fresh: moved the earlier checkpoints aside into {move_aside(trainer, earlier)}")
     elif earlier:
         where = ", ".join(sorted({str(Path(cb.dirpath)) for cb in checkpoint_callbacks(trainer)})) or "nowhere"
-        hint = ("--ckpt_path latest found no last/requeue checkpoint where this config writes (" + where + ")"
+        hint = ("--ckpt_path latest found no checkpoint where this config writes (" + where + ")"
                 if ckpt_path == LATEST else "this fit would start from step 0")
         raise ResumeError(f"{hint}, but the experiment holds earlier checkpoints: {_listing(earlier)}. Resume one "
                           "with --ckpt_path <file>, or pass --fresh to start over (moves them aside)")
