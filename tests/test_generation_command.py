@@ -116,8 +116,8 @@ def test_resume_onto_other_weights_is_refused_naming_both(prompt_file, tmp_path)
     assert record["model"] == "janus-micro" and len(record["sha256"]) == 64
     record["sha256"] = "0" * 64  # as if the first run had drawn other random weights
     (out / "traj-model.json").write_text(json.dumps(record))
-    with pytest.raises(ValueError, match="model mismatch: the shards in .* weights 0000000000000000, but --model "
-                                         "'janus-micro' has weights [0-9a-f]{16}"):
+    with pytest.raises(ValueError, match=r"model mismatch: the shards in .* weights 0000000000000000 \(.*traj-model"
+                                         r".json'\), but --model 'janus-micro' has weights [0-9a-f]{16}"):
         generate(prompt_file, out, "--limit", "4")
 
 
