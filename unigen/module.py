@@ -106,7 +106,7 @@ class UnifiedLM(L.LightningModule):
         at_switch = text.labels == self.spec.boi_id
         if not at_switch.any():
             return None
-        return (text.logits[at_switch].argmax(-1) == self.spec.boi_id).float().mean()
+        return (text.predictions[at_switch] == self.spec.boi_id).float().mean()
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         text, image = self.heads(batch)
