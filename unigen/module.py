@@ -86,6 +86,11 @@ class UnifiedLM(L.LightningModule):
                                     prompt_template=hp.prompt_template, mp_policy=mixed_precision(self.trainer.precision))
         else:
             self.net = load_model(hp.model, tuple(hp.freeze), hp.attn_implementation, prompt_template=hp.prompt_template)
+        self.apply_training_options()
+
+    def apply_training_options(self) -> None:
+        """LoRA, activation checkpointing and per-layer compilation on the built ``net``."""
+        hp = self.hparams
         if hp.lora:
             add_lora(self.net, hp.lora)
         if hp.gradient_checkpointing:
