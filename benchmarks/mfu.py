@@ -33,7 +33,6 @@ from callbacks.attention import unavailable_reason
 from unigen.data.packing import pack
 from unigen.data.sequence import Example, collate
 from unigen.optim import adamw
-from unigen.lora import LoraSettings
 from unigen.losses import IGNORE
 from unigen.models.sharded import load_sharded
 from unigen.module import UnifiedLM
@@ -102,7 +101,7 @@ def model_source(path: str, num_layers: int | None) -> str:
 
 def build(args: argparse.Namespace, device: str) -> UnifiedLM:
     """The module on ``device``; under torchrun (WORLD_SIZE > 1) built on meta and FSDP2-sharded."""
-    lora = LoraSettings(rank=args.lora_rank) if args.lora_rank else None
+    lora = {"rank": args.lora_rank} if args.lora_rank else None
     module = UnifiedLM(model=model_source(args.model, args.num_layers), gradient_checkpointing=args.checkpointing,
                        compile_layers=args.compile_layers, logits_chunk_size=args.logits_chunk, lora=lora)
     world = int(os.environ.get("WORLD_SIZE", "1"))

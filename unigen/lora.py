@@ -10,7 +10,7 @@ loadable with ``PeftModel.from_pretrained(JanusForConditionalGeneration.from_pre
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from torch import nn
@@ -37,6 +37,14 @@ class LoraSettings:
             raise ValueError(f"lora rank must be >= 1, got {self.rank}")
         if not self.targets:
             raise ValueError("lora targets must name at least one projection")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> LoraSettings:
+        """From a config mapping; unknown keys are an error naming them."""
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown lora setting(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
+        return cls(**values)
 
     def peft_config(self):
         from peft import LoraConfig

@@ -43,7 +43,7 @@ class UnifiedLM(L.LightningModule):
         gradient_checkpointing: bool | Literal["full", "selective"] = False,
         compile_layers: bool = False,
         logits_chunk_size: int = 0,
-        lora: LoraSettings | None = None,
+        lora: dict | None = None,
     ):
         """
         Args:
@@ -64,9 +64,11 @@ class UnifiedLM(L.LightningModule):
             compile_layers: ``torch.compile`` each decoder layer (GPU; compiles on the first steps).
             logits_chunk_size: run each head on this many supervised positions at a time and
                 recompute their logits in backward (0: all at once); bounds the fp32 logits memory.
-            lora: train low-rank adapters on the backbone instead of all weights (``unigen.lora``).
+            lora: train low-rank adapters on the backbone instead of all weights: the fields of
+                ``unigen.lora.LoraSettings`` (``rank``, ``alpha``, ``dropout``, ``targets``); ``{}`` = defaults.
         """
         super().__init__()
+        self.lora = None if lora is None else LoraSettings.from_dict(lora)
         self.save_hyperparameters()
         self.spec = load_spec(model, prompt_template)
         self.net: UnifiedModel | None = None
@@ -91,8 +93,8 @@ class UnifiedLM(L.LightningModule):
     def apply_training_options(self) -> None:
         """LoRA, activation checkpointing and per-layer compilation on the built ``net``."""
         hp = self.hparams
-        if hp.lora:
-            add_lora(self.net, hp.lora)
+        if self.lora:
+            add_lora(self.net, self.lora)
         if hp.gradient_checkpointing:
             mode = "full" if hp.gradient_checkpointing is True else hp.gradient_checkpointing
             self.net.set_gradient_checkpointing(True, mode)
