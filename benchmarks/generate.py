@@ -110,6 +110,7 @@ def main() -> None:
     p.add_argument("--cfg", type=float, default=5.0)
     p.add_argument("--max-reasoning", type=int, default=32, help="reasoning budget for the unified/explicit runs")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--modes", default="explicit,unified", help="text-then-image modes to time after image mode ('' = none)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -117,7 +118,8 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = load_model(a.model, dtype=getattr(torch, a.dtype)).to(a.device).eval()
+    with torch.device(a.device):  # random init on the device: seconds, not minutes, at 1B size
+        model = load_model(a.model, dtype=getattr(torch, a.dtype)).eval()
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(a.batch_size)]
     n_ids = a.batch_size * model.spec.num_image_tokens
     print(f"model {a.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, batch {a.batch_size}, "
@@ -158,7 +160,7 @@ def main() -> None:
         print(f"decode step {step * 1e3:.2f} ms vs weight-bytes floor {floor * 1e3:.3f} ms: {step / floor:.1f}x the floor "
               f"({step / ((weight_bytes + kv_bytes) / bandwidth):.1f}x the weights + KV-cache floor)")
 
-    for mode in ("explicit", "unified"):
+    for mode in filter(None, a.modes.split(",")):
         config = SamplingConfig(mode=mode, cfg=a.cfg, max_reasoning_tokens=a.max_reasoning)
         results = []
         t = timed({mode: lambda: results.__setitem__(slice(None), sample(model, prompts, config,
