@@ -3,6 +3,8 @@ checkpointing and per-layer compilation give the plain step's loss and gradients
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -14,8 +16,9 @@ from unigen.module import UnifiedLM
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def step(options: dict, batch_of=None) -> tuple[float, dict[str, torch.Tensor], UnifiedLM]:
-    """Loss and gradients of one training step of a seeded janus-micro with ``options``."""
+def step(options: dict, counter: TorchDispatchMode | None = None) -> tuple[float, dict[str, torch.Tensor], UnifiedLM]:
+    """Loss and gradients of one training step of a seeded janus-micro with ``options``; ``counter``
+    (a dispatch mode) watches the backward."""
     torch.manual_seed(0)
     module = UnifiedLM(model="janus-micro", **options)
     module.configure_model()
@@ -23,7 +26,8 @@ def step(options: dict, batch_of=None) -> tuple[float, dict[str, torch.Tensor], 
     batch = pack(examples(module.spec, n=6), max_len=256, pad_id=module.spec.pad_id)
     text, image = module.heads(batch)
     loss = text.weighted_ce / text.tokens + image.weighted_ce / image.tokens
-    loss.backward()
+    with counter or contextlib.nullcontext():
+        loss.backward()
     grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
     return loss.item(), grads, module
 
@@ -58,17 +62,8 @@ class CountMatmuls(TorchDispatchMode):
 
 def backward_matmuls(options: dict) -> tuple[tuple, int]:
     """The step, and the matmuls its backward ran (recomputed forward ones included)."""
-    torch.manual_seed(0)
-    module = UnifiedLM(model="janus-micro", **options)
-    module.configure_model()
-    module.train()
-    batch = pack(examples(module.spec, n=6), max_len=256, pad_id=module.spec.pad_id)
-    text, image = module.heads(batch)
-    loss = text.weighted_ce / text.tokens + image.weighted_ce / image.tokens
-    with CountMatmuls() as counter:
-        loss.backward()
-    grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
-    return (loss.item(), grads, module), counter.count
+    counter = CountMatmuls()
+    return step(options, counter), counter.count
 
 
 def test_selective_checkpointing_recomputes_no_matmul():
