@@ -30,8 +30,8 @@ import yaml
 
 from packing import make_examples  # benchmarks/packing.py (scripts run as `python benchmarks/mfu.py`)
 from callbacks.attention import unavailable_reason
-from unigen.data.packing import pack
-from unigen.data.sequence import Example, collate
+from unigen.data.batch import Batch, collate
+from unigen.data.sequence import Example
 from unigen.optim import adamw
 from unigen.losses import IGNORE
 from unigen.models.sharded import load_sharded
@@ -64,13 +64,13 @@ def model_flops(module: UnifiedLM, examples: list[Example]) -> float:
     return 6.0 * (backbone * tokens + lm_head * n_text + image_head * n_image) + attention
 
 
-def time_steps(module: UnifiedLM, batches: list[dict], device: str, dtype: torch.dtype) -> float:
+def time_steps(module: UnifiedLM, batches: list[Batch], device: str, dtype: torch.dtype) -> float:
     """Seconds per step over ``batches[2:]`` (two warm-up steps: compilation, allocator)."""
     optimizer = adamw(module.parameters(), lr=1e-5, weight_decay=0.0, betas=(0.9, 0.95))  # fused on CUDA
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
-    def step(batch: dict) -> None:
-        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+    def step(batch: Batch) -> None:
+        batch = batch.to(device)
         with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32):
             text, image = module.heads(batch)
             loss = text.weighted_ce / text.tokens.clamp(min=1) + image.weighted_ce / image.tokens.clamp(min=1)
@@ -181,8 +181,7 @@ def main() -> None:
     for attn, packed in arms_to_run(args.arms, device, args.dtype):
         layout = "packed" if packed else "padded"
         module.net.set_attn_implementation(attn)
-        batches = [pack(c, args.pack_length, module.spec.pad_id) if packed else collate(c, module.spec.pad_id)
-                   for c in chunks]
+        batches = [collate(c, module.spec.pad_id, args.pack_length if packed else None) for c in chunks]
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(device)
         try:

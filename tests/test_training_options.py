@@ -10,7 +10,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.test_packing import examples
-from unigen.data.packing import pack
+from unigen.data.batch import collate
 from unigen.module import UnifiedLM
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -23,7 +23,7 @@ def step(options: dict, counter: TorchDispatchMode | None = None) -> tuple[float
     module = UnifiedLM(model="janus-micro", **options)
     module.configure_model()
     module.train()
-    batch = pack(examples(module.spec, n=6), max_len=256, pad_id=module.spec.pad_id)
+    batch = collate(examples(module.spec, n=6), module.spec.pad_id, pack_length=256)
     text, image = module.heads(batch)
     loss = text.weighted_ce / text.tokens + image.weighted_ce / image.tokens
     with counter or contextlib.nullcontext():
