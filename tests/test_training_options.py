@@ -87,3 +87,31 @@ def test_compiled_layers_give_the_same_step(plain, monkeypatch):
     layer = compiled[2].net.hf.model.language_model.layers[0]
     assert layer._compiled_call_impl is not None
     assert_same_step(plain, compiled, tol=1e-4)
+
+
+def test_flex_attention_gets_a_block_diagonal_mask_for_packed_rows(module):
+    """FlexAttention (CUDA) receives packed rows without a mask, as SDPA does; transformers turns the
+    restarting positions into a BlockMask whose mask function is block-diagonal causal (checked
+    element by element here; the kernel itself has no CPU backward)."""
+    from transformers.masking_utils import create_causal_mask
+
+    batch = collate(examples(module.spec, n=6), module.spec.pad_id, pack_length=256)
+    assert batch.packed and batch.input_ids.shape[0] < 6
+    config = module.net.hf.config.text_config
+    config._attn_implementation = "flex_attention"
+    try:
+        row = batch.position_ids[:1]
+        mask = create_causal_mask(config=config, inputs_embeds=torch.zeros(1, row.shape[1], 8), attention_mask=None,
+                                  cache=None, position_ids=row)
+    finally:
+        config._attn_implementation = "sdpa"
+    assert type(mask).__name__ == "BlockMask"
+    n = row.shape[1]
+    q, k = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    zero = torch.zeros_like(q)
+    got = mask.mask_mod(zero, zero, q, k)
+    sample = batch.sample_index[0]
+    expected = (sample[:, None] == sample[None, :]) & (q >= k)
+    real = batch.attention_mask[0].bool()
+    assert torch.equal(got[real][:, real], expected[real][:, real])
+    assert int(expected[real][:, real].sum()) < int((q >= k)[real][:, real].sum())  # samples really are apart
