@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from benchmark_assets import real_geneval
-from unigen.benchmarks import load_benchmark
-from unigen.benchmarks.layout import SampleOutput, finished_indices, read_scores, write_prompt_folder
-from unigen.benchmarks.summary import image_grid, markdown_table, summarize, write_summary
+from unigen.evals import load_benchmark
+from unigen.evals.layout import SampleOutput, finished_indices, read_scores, write_prompt_folder
+from unigen.evals.summary import image_grid, markdown_table, summarize, write_summary
 
 
 def _png(color) -> bytes:
@@ -19,7 +19,7 @@ def _png(color) -> bytes:
 def test_geneval_layout_metadata_matches_input_line_bytes(tmp_path):
     path = real_geneval()
     raw_lines = path.read_bytes().split(b"\n")
-    bench = load_benchmark("geneval", path)
+    bench = load_benchmark({"class_path": "geneval", "init_args": {"path": path}})
     for index in (0, 300, 552):
         folder = write_prompt_folder(tmp_path, index, bench.source_lines[index], bench.prompts[index].category,
                                      [SampleOutput(_png("red"), "a bench, alone", 1.0, True, 3),
@@ -78,7 +78,8 @@ def test_write_summary_and_grid(tmp_path):
 
 
 def test_color_match_scores_decoded_pixels():
-    from unigen.benchmarks.scorers import ColorMatch, resolve_scorer
+    from unigen.rewards import REWARDS
+    from unigen.rewards.color_match import ColorMatch
     from unigen.data.trajectory import Trajectory
 
     blue = {"include": [{"class": "cup", "count": 1, "color": "blue"}]}
@@ -92,9 +93,10 @@ def test_color_match_scores_decoded_pixels():
              Trajectory("q", 0, "a blue cup", metadata=blue, png=None),
              Trajectory("r", 0, "a cup", metadata={"include": [{"class": "cup", "count": 1}]}, png=_png("red"))]
     assert ColorMatch()(trajs) == [1.0, 0.0, 0.0, None]
-    assert isinstance(resolve_scorer("color_match"), ColorMatch)
-    assert isinstance(resolve_scorer("unigen.benchmarks.scorers:ColorMatch"), ColorMatch)
-    assert resolve_scorer("none") is None
-    assert isinstance(resolve_scorer({"class_path": "unigen.benchmarks.scorers.ColorMatch"}), ColorMatch)
-    with pytest.raises(ValueError, match="unknown scorer 'vqa'"):
-        resolve_scorer("vqa")
+    assert isinstance(REWARDS.build("color_match"), ColorMatch)
+    assert isinstance(REWARDS.build("unigen.rewards.color_match.ColorMatch"), ColorMatch)
+    assert isinstance(REWARDS.build({"class_path": "color_match"}), ColorMatch)
+    with pytest.raises(ValueError, match="unknown reward 'vqa'; short names: .*color_match"):
+        REWARDS.build("vqa")
+    with pytest.raises(ValueError, match="reward 'nowhere.Reward': cannot import 'nowhere.Reward'"):
+        REWARDS.build({"class_path": "nowhere.Reward", "init_args": {}})

@@ -13,7 +13,8 @@ MINI = ASSETS / "geneval_mini.jsonl"
 
 def _evaluate(outdir, *extra):
     torch.manual_seed(0)  # a preset's random weights come from the global RNG: the same model each call
-    run(["evaluate", "--model", "janus-micro", "--benchmark", "geneval", "--benchmark_path", str(MINI),
+    benchmark = json.dumps({"class_path": "geneval", "init_args": {"path": str(MINI)}})
+    run(["evaluate", "--model", "janus-micro", "--benchmark", benchmark,
          "--outdir", str(outdir), "--samples_per_prompt", "2", "--batch_prompts", "3",
          "--sampling.max_reasoning_tokens", "4", *extra])
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from torch import nn
 
 from unigen.files import atomic_write_bytes
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 ADAPTER = "default"
 

@@ -27,7 +27,7 @@ from unigen.export.checkpoint import (
     read_checkpoint,
 )
 from unigen.lora import has_lora, merge_lora, save_adapter
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 log = logging.getLogger(__name__)
 

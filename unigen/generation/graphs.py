@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from unigen.generation.rows import DONE, TEXT, RowStates, next_embeds
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 
 class StaticDecoder:

@@ -17,7 +17,7 @@ from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.graphs import StaticDecoder
 from unigen.generation.pick import NoiseBlocks, StepNoise, row_keys
 from unigen.generation.rows import DONE, IMAGE, TEXT, RowStates, next_embeds
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 
 def prompt_batch(model: UnifiedModel, prompts: list[str], config: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,19 +23,19 @@ from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
 from torch.distributed.tensor import DTensor, Shard
 
-from unigen.models.base import UnifiedModel
-from unigen.models.loading import _adapter, resolve_config
+from unigen.models.unified import UnifiedModel
+from unigen.models.loading import adapter_class, resolve_config
 
 
 def build_on_meta(source: str, freeze: tuple[str, ...] = ("vision", "vq"), attn_implementation: str = "sdpa",
                   prompt_template: str | None = None) -> tuple[UnifiedModel, bool]:
     """(the unified model with every parameter and buffer on the meta device, has pretrained weights)."""
     config, tokenizer, pretrained = resolve_config(source)
-    _, hf_cls, adapter_cls, spec_fn = _adapter(config.model_type, source)
+    adapter = adapter_class(config.model_type, source)
     config._attn_implementation = attn_implementation
     with torch.device("meta"):
-        hf = hf_cls(config)
-    return adapter_cls(hf, spec_fn(config, tokenizer, prompt_template), freeze=tuple(freeze)), pretrained
+        hf = adapter.hf_class(config)
+    return adapter(hf, adapter.token_spec(config, tokenizer, prompt_template), freeze=tuple(freeze)), pretrained
 
 
 UNIFIED_METHODS = ("embed_text", "embed_image", "embed_mixed", "backbone", "text_logits", "image_logits",
