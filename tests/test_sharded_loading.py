@@ -17,7 +17,8 @@ import torch.multiprocessing as mp
 import yaml
 from safetensors.torch import save_file
 
-from tests.scale_helpers import REPO, fit_config, run_env, run_fit, train_losses
+from tests.scale_helpers import REPO, fit_config, run_env, run_fit, train_losses, weights
+from unigen.export import export_checkpoint
 from unigen.models.loading import load_model
 from unigen.models.sharded import build_on_meta
 
@@ -77,6 +78,13 @@ def test_lightning_fsdp2_trains_like_ddp(micro_folder, tmp_path):
     assert len(losses["fsdp2"]) == 4 and losses["fsdp2"][3] < losses["fsdp2"][0]
     for step, loss in losses["ddp"].items():
         assert abs(losses["fsdp2"][step] - loss) < 1e-4
+    # the FSDP2 checkpoint (a torch.distributed.checkpoint folder) exports like any other
+    sharded = tmp_path / "fsdp2" / "ckpt" / "last.ckpt"
+    assert sharded.is_dir()
+    exported = load_model(str(export_checkpoint(str(sharded), str(tmp_path / "exported"))))
+    reference = {k.removeprefix("net."): v for k, v in weights(tmp_path / "ddp" / "ckpt" / "last.ckpt").items()}
+    for name, value in exported.state_dict().items():
+        torch.testing.assert_close(value, reference[name], rtol=1e-4, atol=1e-4, msg=name)
 
 
 def write_constant_checkpoint(source: str, folder: Path, dtype: torch.dtype, file_bytes: int = 256 << 20) -> dict:
