@@ -30,11 +30,15 @@ def test_geneval_bad_line_names_the_line(tmp_path):
         load_benchmark("geneval", bad)
 
 
-def test_dpg_csv_and_prompt_folder_agree():
+def test_dpg_csv_and_prompt_folder_agree_byte_exact():
     from_csv = load_benchmark("dpg_bench", ASSETS / "dpg_bench.csv")
     from_txt = load_benchmark("dpg_bench", ASSETS / "dpg_prompts")
     assert [(r.id, r.prompt) for r in from_csv.prompts] == [(r.id, r.prompt) for r in from_txt.prompts]
-    questions = from_csv.prompts[0].metadata["questions"]
+    assert [r.id for r in from_txt.prompts] == ["diffusion01", "toy001", "toy002"]    # item-id order
+    for record in from_txt.prompts:                       # the whole file, leading space included
+        assert record.prompt.encode() == (ASSETS / "dpg_prompts" / f"{record.id}.txt").read_bytes()
+    assert from_txt.prompts[0].prompt.startswith(" an elaborate")
+    questions = from_csv.prompts[1].metadata["questions"]
     assert len(questions) == 4 and questions[3]["dependency"] == [1, 2]
     assert questions[2]["category_broad"] == "attribute"
     assert from_csv.averaging == "samples"
@@ -51,17 +55,27 @@ def test_dpg_bad_row_names_the_line(tmp_path):
         load_benchmark("dpg_bench", bad)
 
 
-def test_t2i_compbench_categories_from_file_names():
+def test_t2i_compbench_lines_as_the_official_script_splits_them(tmp_path):
     bench = load_benchmark("t2i_compbench", ASSETS / "t2i_compbench")
-    assert [(r.category, r.prompt) for r in bench.prompts] == [
-        ("color", "a blue teapot and a yellow cup"), ("color", "a green scarf on a white chair"),
-        ("spatial", "a lamp on the left of a sofa")]
+    # CRLF and LF files, no final newline in one; color_val_seen.txt (a subset) is not a category
+    assert [(r.category, r.prompt, r.metadata["line"]) for r in bench.prompts] == [
+        ("color", "a blue teapot and a yellow cup", 0), ("color", "a green scarf on a white chair", 1),
+        ("spatial", "a lamp on the left of a sofa", 0)]
+    (tmp_path / "shape_val.txt").write_text("a round clock\n\na square table\n")
+    with pytest.raises(ValueError, match=r"shape_val.txt:2: empty prompt line"):
+        load_benchmark("t2i_compbench", tmp_path)
 
 
-def test_wise_json_and_bad_json(tmp_path):
-    bench = load_benchmark("wise", ASSETS / "wise")
-    assert [r.id for r in bench.prompts] == ["wise-1", "wise-2"]
-    assert bench.prompts[1].category == "Cultural knowledge" and bench.prompts[1].metadata["Subcategory"] == "Art"
+def test_wise_folder_skips_merge_json_and_equals_it(tmp_path):
+    folder = load_benchmark("wise", ASSETS / "wise")
+    merged = load_benchmark("wise", ASSETS / "wise" / "merge.json")
+    assert [r.id for r in folder.prompts] == ["wise-1", "wise-2", "wise-641"]    # by prompt_id
+    assert [(r.id, r.prompt, r.category) for r in folder.prompts] == [(r.id, r.prompt, r.category) for r in merged.prompts]
+    assert folder.prompts[1].category == "Cultural knowledge" and folder.prompts[1].metadata["Subcategory"] == "Art"
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(json.dumps([{"prompt_id": 7, "Prompt": "x"}]))
+    with pytest.raises(ValueError, match=r"prompt_id 7 is in both .*a.json' and .*b.json'"):
+        load_benchmark("wise", tmp_path)
     bad = tmp_path / "science.json"
     bad.write_text('[\n {"prompt_id": 1,\n  "Prompt": "x",, }\n]')
     with pytest.raises(ValueError, match=r"science.json:3: bad JSON"):
@@ -71,13 +85,25 @@ def test_wise_json_and_bad_json(tmp_path):
         load_benchmark("wise", bad)
 
 
-def test_oneig_ids_are_unique_per_category(tmp_path):
-    bench = load_benchmark("oneig", ASSETS / "OneIG-Bench.csv")
-    assert [r.id for r in bench.prompts] == ["Anime_Stylization-000", "General_Object-000", "General_Object-001"]
-    assert bench.prompts[0].metadata["class"] == "ukiyo-e"
+def test_oneig_csv_json_and_chinese(tmp_path):
+    bench = load_benchmark("oneig", ASSETS)
+    assert [r.id for r in bench.prompts] == ["Anime_Stylization-000", "General_Object-000", "General_Object-001",
+                                             "Text_Rendering-000"]
+    assert bench.prompts[3].prompt == 'A shop sign that reads "OPEN LATE." '          # trailing space kept
+    assert bench.prompts[0].metadata["class"] == "ukiyo-e" and bench.prompts[0].metadata["id"] == "000"
+    from_json = load_benchmark("oneig", ASSETS / "OneIG-Bench.json")
+    assert [(r.id, r.prompt) for r in from_json.prompts] == [(r.id, r.prompt) for r in bench.prompts]
+    zh = load_benchmark("oneig_zh", ASSETS)
+    assert [(r.category, r.prompt) for r in zh.prompts] == [
+        ("General_Object", "一摞三本书放在一杯水旁边"), ("Multilingualism", "春节时贴在门上的红色对联")]
+    assert zh.name == "oneig_zh" and zh.prompts[0].metadata["language"] == "cn"
+    assert [r.prompt for r in load_benchmark("oneig", ASSETS / "OneIG-Bench-ZH.csv").prompts] == [r.prompt for r in zh.prompts]
     bad = tmp_path / "OneIG-Bench.csv"
     bad.write_text("category,id,prompt_en\nGeneral_Object,000,a cup\nGeneral_Object,001,a,b\n")
     with pytest.raises(ValueError, match=r"OneIG-Bench.csv:3: wrong number of fields"):
+        load_benchmark("oneig", bad)
+    bad.write_text("category,id,prompt\nGeneral_Object,000,a cup\n")
+    with pytest.raises(ValueError, match=r"OneIG-Bench.csv:2: needs exactly one of \('prompt_en', 'prompt_cn'\)"):
         load_benchmark("oneig", bad)
 
 
