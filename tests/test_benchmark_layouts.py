@@ -1,6 +1,5 @@
 """Each benchmark's layout, read back with its official scorer's file discovery (official_discovery.py)."""
 
-import io
 import json
 
 import pytest
@@ -9,35 +8,12 @@ from PIL import Image
 from benchmark_assets import ASSETS, real_geneval
 from official_discovery import (dpg_tiles, geneval_correct_without_detections, geneval_images, geneval_summary,
                                 oneig_tiles, t2i_compbench_images, wise_missing)
+from layout_samples import COLORS, SIZE, samples, write_all
 from unigen.benchmarks import load_benchmark
 from unigen.benchmarks.evaluation import write_prompt
 from unigen.benchmarks.layouts import layout_for
-from unigen.benchmarks.records import SampleOutput, finished_indices, read_records
+from unigen.benchmarks.records import finished_indices, read_records
 from unigen.benchmarks.summary import PLACEHOLDER_RGB
-
-SIZE = 8
-COLORS = [(250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 0), (0, 250, 250), (250, 0, 250), (90, 40, 10),
-          (10, 90, 40), (40, 10, 90)]
-
-
-def _png(rgb) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (SIZE, SIZE), rgb).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _samples(k: int, missing: set[int] = frozenset()) -> list[SampleOutput]:
-    """Sample j is a flat image of COLORS[j], or no image (a failure) when j is in ``missing``."""
-    return [SampleOutput(None if j in missing else _png(COLORS[j]), f"reasoning {j}", None, j not in missing, 3, 100 + j,
-                         "limit" if j in missing else "image", "no_image" if j in missing else None) for j in range(k)]
-
-
-def _write_all(outdir, bench, k, missing=frozenset()):
-    layout = layout_for(bench.name)
-    layout.check(bench, list(range(len(bench.prompts))), k)
-    for index in range(len(bench.prompts)):
-        write_prompt(outdir, bench, layout, index, _samples(k, missing), SIZE)
-
 
 def _color(image: Image.Image):
     lo, hi = zip(*image.convert("RGB").getextrema())
@@ -51,7 +27,7 @@ def test_geneval_layout_is_found_complete_and_failures_count_in_its_summary(tmp_
     bench = load_benchmark("geneval", path)
     layout = layout_for("geneval")
     for index in (0, 300, 552):
-        write_prompt(tmp_path, bench, layout, index, _samples(4, missing={1, 3}), SIZE)
+        write_prompt(tmp_path, bench, layout, index, samples(4, missing={1, 3}), SIZE)
         assert (tmp_path / "images" / f"{index:05d}" / "metadata.jsonl").read_bytes() == raw_lines[index] + b"\n"
     found = geneval_images(tmp_path / "images")
     assert len(found) == 12                                    # 3 prompts x 4 samples, none dropped
@@ -76,13 +52,13 @@ def test_geneval_layout_is_found_complete_and_failures_count_in_its_summary(tmp_
 
 def test_dpg_layout_is_a_2x2_grid_per_item_in_crop_order(tmp_path):
     bench = load_benchmark("dpg_bench", ASSETS / "dpg_prompts")
-    _write_all(tmp_path, bench, 4, missing={2})
+    write_all(tmp_path, bench, 4, missing={2})
     tiles = dpg_tiles(tmp_path / "images", {r.id for r in bench.prompts}, pic_num=4, resolution=SIZE)
     assert sorted(tiles) == ["diffusion01", "toy001", "toy002"]
     for item in tiles.values():
         assert [_color(t) for t in item] == [COLORS[0], COLORS[1], PLACEHOLDER_RGB, COLORS[3]]
     one = tmp_path / "one"
-    _write_all(one, bench, 1, missing={0})
+    write_all(one, bench, 1, missing={0})
     assert [_color(t[0]) for t in dpg_tiles(one / "images", {r.id for r in bench.prompts}, 1, SIZE).values()] == \
         [PLACEHOLDER_RGB] * 3
     with pytest.raises(ValueError, match="at most 4 samples per prompt"):
@@ -91,7 +67,7 @@ def test_dpg_layout_is_a_2x2_grid_per_item_in_crop_order(tmp_path):
 
 def test_t2i_compbench_layout_numbers_images_like_the_official_generator(tmp_path):
     bench = load_benchmark("t2i_compbench", ASSETS / "t2i_compbench")
-    _write_all(tmp_path, bench, 3, missing={1})
+    write_all(tmp_path, bench, 3, missing={1})
     color = t2i_compbench_images(tmp_path / "color")
     assert [(n, p) for n, p, _ in color] == [(0, "a blue teapot and a yellow cup"), (1, "a blue teapot and a yellow cup"),
                                              (2, "a blue teapot and a yellow cup"), (3, "a green scarf on a white chair"),
@@ -106,7 +82,7 @@ def test_t2i_compbench_layout_numbers_images_like_the_official_generator(tmp_pat
 
 def test_wise_layout_one_image_folder_per_sample(tmp_path):
     bench = load_benchmark("wise", ASSETS / "wise")
-    _write_all(tmp_path, bench, 2, missing={1})
+    write_all(tmp_path, bench, 2, missing={1})
     ids = [r.metadata["prompt_id"] for r in bench.prompts]
     assert ids == [1, 2, 641]
     for k, rgb in ((0, COLORS[0]), (1, PLACEHOLDER_RGB)):
@@ -118,14 +94,14 @@ def test_wise_layout_one_image_folder_per_sample(tmp_path):
 @pytest.mark.parametrize("k,grid", [(4, (2, 2)), (3, (3, 1)), (1, (1, 1))])
 def test_oneig_layout_grids_per_class_folder(tmp_path, k, grid):
     bench = load_benchmark("oneig", ASSETS)
-    _write_all(tmp_path, bench, k, missing={1} if k > 1 else set())
+    write_all(tmp_path, bench, k, missing={1} if k > 1 else set())
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["anime", "object", "text"]
     objects = oneig_tiles(tmp_path / "images", "object", "unigen", ["000", "001"], grid)
     expected = [COLORS[j] if j != 1 or k == 1 else PLACEHOLDER_RGB for j in range(k)]
     assert [_color(t) for t in objects["001"]] == expected          # grey failures are kept, never dropped
     assert len(oneig_tiles(tmp_path / "images", "text", "unigen", ["000"], grid)["000"]) == k
     zh = load_benchmark("oneig_zh", ASSETS)
-    _write_all(tmp_path / "zh", zh, k)
+    write_all(tmp_path / "zh", zh, k)
     assert len(oneig_tiles(tmp_path / "zh" / "images", "multilingualism", "unigen", ["000"], grid)["000"]) == k
     assert 'MODE=ZH' in layout_for("oneig_zh").scoring("/out", zh, k, SIZE)
 
@@ -133,8 +109,8 @@ def test_oneig_layout_grids_per_class_folder(tmp_path, k, grid):
 def test_rewriting_a_prompt_replaces_its_files_and_record(tmp_path):
     bench = load_benchmark("geneval", ASSETS / "geneval_mini.jsonl")
     layout = layout_for("geneval")
-    write_prompt(tmp_path, bench, layout, 2, _samples(2, missing={0}), SIZE)
-    write_prompt(tmp_path, bench, layout, 2, _samples(2), SIZE)
+    write_prompt(tmp_path, bench, layout, 2, samples(2, missing={0}), SIZE)
+    write_prompt(tmp_path, bench, layout, 2, samples(2), SIZE)
     assert finished_indices(tmp_path) == {2}
     assert [s["failure"] for s in json.loads((tmp_path / "records" / "00002.json").read_text())["samples"]] == [None, None]
     assert _color(Image.open(tmp_path / "images" / "00002" / "samples" / "0000.png")) == COLORS[0]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from official_discovery import dpg_tiles, geneval_images, oneig_tiles, t2i_compbench_images, wise_missing
-from test_benchmark_layouts import SIZE, _write_all
+from layout_samples import SIZE, write_all
 from unigen.benchmarks import load_benchmark
 from unigen.benchmarks.layouts.oneig import CLASSES
 
@@ -31,7 +31,7 @@ def test_geneval_release(tmp_path):
     raw = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(bench.prompts) == len(raw) == 553
     assert [r.prompt for r in bench.prompts] == [x["prompt"] for x in raw]
-    _write_all(tmp_path, bench, 4, missing={3})
+    write_all(tmp_path, bench, 4, missing={3})
     assert Counter(m["prompt"] for m, _ in geneval_images(tmp_path / "images")) == Counter(
         {x["prompt"]: 4 * sum(y["prompt"] == x["prompt"] for y in raw) for x in raw})
 
@@ -42,7 +42,7 @@ def test_dpg_bench_release(tmp_path):
     raw = {p.stem: p.read_bytes() for p in folder.glob("*.txt")}
     assert len(bench.prompts) == len(raw) == 1065
     assert all(r.prompt.encode("utf-8") == raw[r.id] for r in bench.prompts)
-    _write_all(tmp_path, bench, 4, missing={1})
+    write_all(tmp_path, bench, 4, missing={1})
     assert sorted(dpg_tiles(tmp_path / "images", set(raw), 4, SIZE)) == sorted(raw)
 
 
@@ -55,7 +55,7 @@ def test_t2i_compbench_release(tmp_path):
         with open(file) as f:                                   # the official generator's reading
             lines = f.read().splitlines()
         assert [r.prompt for r in bench.prompts if r.category == category] == lines
-    _write_all(tmp_path, bench, 2, missing={0})
+    write_all(tmp_path, bench, 2, missing={0})
     for category in bench.categories:
         found = t2i_compbench_images(tmp_path / category)
         expected = [r.prompt for r in bench.prompts if r.category == category for _ in range(2)]
@@ -69,7 +69,7 @@ def test_wise_release(tmp_path):
     assert len(bench.prompts) == len(merged) == 1000
     assert [(r.metadata["prompt_id"], r.prompt) for r in bench.prompts] == sorted(
         (x["prompt_id"], x["Prompt"]) for x in merged)
-    _write_all(tmp_path, bench, 1)
+    write_all(tmp_path, bench, 1)
     assert wise_missing(tmp_path / "sample0", list(range(1, 1001))) == []
 
 
@@ -81,7 +81,7 @@ def test_oneig_release(tmp_path, name, file, column, count):
         rows = list(csv.DictReader(f))
     assert len(bench.prompts) == len(rows) == count
     assert [r.prompt for r in bench.prompts] == [row[column] for row in rows]
-    _write_all(tmp_path, bench, 4, missing={2})
+    write_all(tmp_path, bench, 4, missing={2})
     for category, class_item in CLASSES.items():
         ids = [row["id"] for row in rows if row["category"] == category]
         if ids:

@@ -1,4 +1,4 @@
-"""Benchmarks: prompts + a scorer + a summary, GenEval's output layout, and weakness targeting."""
+"""Benchmarks: prompts + a scorer + a summary, each benchmark's official output layout, and weakness targeting."""
 
 from unigen.benchmarks.base import BENCHMARKS, Benchmark, load_benchmark, register_benchmark
 

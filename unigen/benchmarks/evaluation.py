@@ -8,6 +8,7 @@ memory).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 from collections.abc import Iterator
 from dataclasses import asdict, replace
@@ -107,7 +108,17 @@ def write_prompt(outdir: str | Path, bench: Benchmark, layout: Layout, index: in
 def summarize_folder(outdir: str | Path, bench: Benchmark, layout: Layout, samples_per_prompt: int,
                      grid_prompts: int = 16) -> dict:
     """Summary over every finished prompt under ``outdir`` (all processes'), with the grid and the
-    official scoring command in ``summary.md``."""
+    official scoring command in ``summary.md``. Under an exclusive lock: of processes sharing the
+    folder, the last to summarise sees every record the others wrote."""
+    lock = tmp_dir(outdir) / "summary.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return _summarize_folder(outdir, bench, layout, samples_per_prompt, grid_prompts)
+
+
+def _summarize_folder(outdir: str | Path, bench: Benchmark, layout: Layout, samples_per_prompt: int,
+                      grid_prompts: int) -> dict:
     records = read_records(outdir)
     rows = [{**s, "category": entry["category"]} for entry in records.values() for s in entry["samples"]]
     summary = summarize(rows, bench.averaging, bench.name)
@@ -156,6 +167,8 @@ def evaluate(model: str, benchmark: str, benchmark_path: str, outdir: str, mode:
     """
     if mode not in MODES:
         raise ValueError(f"mode '{mode}' not in {MODES}")
+    if samples_per_prompt < 1:
+        raise ValueError(f"samples_per_prompt must be >= 1, got {samples_per_prompt}")
     if overlong not in OVERLONG:
         raise ValueError(f"overlong '{overlong}' not in {OVERLONG}")
     bench = load_benchmark(benchmark, benchmark_path)
