@@ -96,7 +96,7 @@ def test_overlong_prompts_are_counted_failures_or_refused_up_front(tmp_path):
     path.write_text("\n".join([lines[0], json.dumps(long), lines[2]]) + "\n")
     with pytest.raises(ValueError, match=r"1 of 3 prompts do not fit the model's context of 256 tokens .*index 1"):
         _evaluate(tmp_path / "raise", "--overlong", "raise", path=path)
-    assert not (tmp_path / "raise" / "records").exists()
+    assert not (tmp_path / "raise").exists()                     # nothing written, not even run.json
     _evaluate(tmp_path / "skip", path=path)
     summary = json.loads((tmp_path / "skip" / "summary.json").read_text())
     assert summary["failures"]["prompt_too_long"] == 2 and summary["prompts"]["finished"] == 3

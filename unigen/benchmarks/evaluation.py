@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from unigen.benchmarks.base import Benchmark, load_benchmark
 from unigen.benchmarks.layouts import Layout, layout_for, placeholder_png
-from unigen.benchmarks.records import SampleOutput, claim_run, finished_indices, read_records, tmp_dir, \
-    write_files, write_record
+from unigen.benchmarks.records import SampleOutput, check_run, claim_run, finished_indices, read_records, \
+    tmp_dir, write_files, write_record
 from unigen.benchmarks.scorers import Scorer, resolve_scorer
 from unigen.benchmarks.selection import select
 from unigen.benchmarks.summary import image_grid, png_image, summarize, write_summary
@@ -176,14 +176,15 @@ def evaluate(model: str, benchmark: str, benchmark_path: str, outdir: str, mode:
     indices = select(len(bench.prompts), prompts, shard)
     layout.check(bench, indices, samples_per_prompt)
     config = replace(sampling, mode=mode)
-    claim_run(outdir, {"benchmark": bench.name, "benchmark_sha256": benchmark_digest(bench), "model": model,
-                       "samples_per_prompt": samples_per_prompt, "sampling": asdict(config), "seed": seed,
-                       "scorer": scorer, "overlong": overlong, "device": torch.device(device).type})
+    settings = {"benchmark": bench.name, "benchmark_sha256": benchmark_digest(bench), "model": model,
+                "samples_per_prompt": samples_per_prompt, "sampling": asdict(config), "seed": seed,
+                "scorer": scorer, "overlong": overlong, "device": torch.device(device).type}
+    check_run(outdir, settings)
     done = finished_indices(outdir)
     todo = [i for i in indices if i not in done]
     if todo:
         draw_prompts(outdir, bench, layout, todo, model, device, config, samples_per_prompt, overlong,
-                     resolve_scorer(scorer), seed, batch_prompts)
+                     resolve_scorer(scorer), seed, batch_prompts, settings)
     summary = summarize_folder(outdir, bench, layout, samples_per_prompt, grid_prompts)
     print(f"{bench.name}: overall {summary['overall']} over {summary['scored']} scored samples, "
           f"{summary['failed']} failed (no image), {summary['prompts']['finished']}/{len(bench.prompts)} prompts "
@@ -193,8 +194,9 @@ def evaluate(model: str, benchmark: str, benchmark_path: str, outdir: str, mode:
 
 def draw_prompts(outdir: str, bench: Benchmark, layout: Layout, todo: list[int], model: str, device: str,
                  config: SamplingConfig, samples_per_prompt: int, overlong: str, score_fn: Scorer | None, seed: int,
-                 batch_prompts: int) -> None:
-    """Draw, score and write the prompts ``todo``; over-long ones per the ``overlong`` policy."""
+                 batch_prompts: int, settings: dict) -> None:
+    """Draw, score and write the prompts ``todo``; over-long ones per the ``overlong`` policy. The
+    folder is claimed for ``settings`` (``run.json``) just before its first file is written."""
     from unigen.checkpoints import load_unified
 
     net = load_unified(model, device)
@@ -204,6 +206,7 @@ def draw_prompts(outdir: str, bench: Benchmark, layout: Layout, todo: list[int],
         raise ValueError(f"{len(too_long)} of {len(todo)} prompts do not fit the model's context of "
                          f"{net.spec.max_seq_len} tokens with this reasoning/image budget (first: index {too_long[0]}); "
                          "use --overlong skip to count them as failures")
+    claim_run(outdir, settings)
     for i in too_long:
         write_prompt(outdir, bench, layout, i, too_long_samples(bench.prompts[i], samples_per_prompt, seed, score_fn,
                                                                 size), size)

@@ -69,24 +69,31 @@ def read_records(outdir: str | Path) -> dict[int, dict[str, Any]]:
     return {i: json.loads(record_path(outdir, i).read_text()) for i in sorted(finished_indices(outdir))}
 
 
-def claim_run(outdir: str | Path, settings: dict[str, Any]) -> None:
-    """Create ``run.json`` with ``settings``, or check an existing one holds the same: a folder never
-    mixes samples drawn with different settings. Exclusive create (link), so concurrent first
-    processes cannot both win."""
+def check_run(outdir: str | Path, settings: dict[str, Any]) -> None:
+    """Refuse to add to a folder whose ``run.json`` holds other settings, naming the keys that differ."""
     path = Path(outdir) / "run.json"
-    text = json.dumps(settings, indent=1, sort_keys=True, ensure_ascii=False)
+    if not path.exists():
+        return
+    existing, wanted = json.loads(path.read_text()), json.loads(json.dumps(settings))
+    if existing != wanted:
+        differ = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
+        raise ValueError(f"{path} was written with other settings ({', '.join(differ)} differ): use another "
+                         f"--outdir or the same settings")
+
+
+def claim_run(outdir: str | Path, settings: dict[str, Any]) -> None:
+    """Create ``run.json`` with ``settings`` (exclusive create, so concurrent first processes cannot
+    both win), or ``check_run`` the existing one: a folder never mixes samples drawn with different
+    settings."""
+    path = Path(outdir) / "run.json"
     if not path.exists():
         tmp = tmp_dir(outdir) / f"run-{os.getpid()}.json"
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text)
+        tmp.write_text(json.dumps(settings, indent=1, sort_keys=True, ensure_ascii=False))
         try:
             os.link(tmp, path)
         except FileExistsError:
             pass
         finally:
             tmp.unlink()
-    existing, wanted = json.loads(path.read_text()), json.loads(text)
-    if existing != wanted:
-        differ = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
-        raise ValueError(f"{path} was written with other settings ({', '.join(differ)} differ): use another "
-                         f"--outdir or the same settings")
+    check_run(outdir, settings)
