@@ -21,8 +21,9 @@ def flat_png(rgb) -> bytes:
 
 def samples(k: int, missing: set[int] = frozenset()) -> list[SampleOutput]:
     """Sample j is a flat image of COLORS[j], or no image (a failure) when j is in ``missing``."""
-    return [SampleOutput(None if j in missing else flat_png(COLORS[j]), f"reasoning {j}", None, j not in missing, 3, 100 + j,
-                         "limit" if j in missing else "image", "no_image" if j in missing else None) for j in range(k)]
+    return [SampleOutput(None if j in missing else flat_png(COLORS[j]), f"reasoning {j}", None, j not in missing, 3,
+                         100 + j, "limit" if j in missing else "image", "no_image" if j in missing else None)
+            for j in range(k)]
 
 
 def write_all(outdir, bench, k: int, missing: set[int] = frozenset()) -> None:

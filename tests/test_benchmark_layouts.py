@@ -69,9 +69,8 @@ def test_t2i_compbench_layout_numbers_images_like_the_official_generator(tmp_pat
     bench = load_benchmark("t2i_compbench", ASSETS / "t2i_compbench")
     write_all(tmp_path, bench, 3, missing={1})
     color = t2i_compbench_images(tmp_path / "color")
-    assert [(n, p) for n, p, _ in color] == [(0, "a blue teapot and a yellow cup"), (1, "a blue teapot and a yellow cup"),
-                                             (2, "a blue teapot and a yellow cup"), (3, "a green scarf on a white chair"),
-                                             (4, "a green scarf on a white chair"), (5, "a green scarf on a white chair")]
+    teapot, scarf = "a blue teapot and a yellow cup", "a green scarf on a white chair"
+    assert [(n, p) for n, p, _ in color] == [(0, teapot), (1, teapot), (2, teapot), (3, scarf), (4, scarf), (5, scarf)]
     assert [_color(Image.open(path)) for _, _, path in color][:3] == [COLORS[0], PLACEHOLDER_RGB, COLORS[2]]
     assert [(n, p) for n, p, _ in t2i_compbench_images(tmp_path / "spatial")] == [
         (k, "a lamp on the left of a sofa") for k in range(3)]
@@ -112,6 +111,7 @@ def test_rewriting_a_prompt_replaces_its_files_and_record(tmp_path):
     write_prompt(tmp_path, bench, layout, 2, samples(2, missing={0}), SIZE)
     write_prompt(tmp_path, bench, layout, 2, samples(2), SIZE)
     assert finished_indices(tmp_path) == {2}
-    assert [s["failure"] for s in json.loads((tmp_path / "records" / "00002.json").read_text())["samples"]] == [None, None]
+    record = json.loads((tmp_path / "records" / "00002.json").read_text())
+    assert [s["failure"] for s in record["samples"]] == [None, None]
     assert _color(Image.open(tmp_path / "images" / "00002" / "samples" / "0000.png")) == COLORS[0]
     assert list((tmp_path / ".tmp").iterdir()) == []

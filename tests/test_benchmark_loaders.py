@@ -70,7 +70,8 @@ def test_wise_folder_skips_merge_json_and_equals_it(tmp_path):
     folder = load_benchmark("wise", ASSETS / "wise")
     merged = load_benchmark("wise", ASSETS / "wise" / "merge.json")
     assert [r.id for r in folder.prompts] == ["wise-1", "wise-2", "wise-641"]    # by prompt_id
-    assert [(r.id, r.prompt, r.category) for r in folder.prompts] == [(r.id, r.prompt, r.category) for r in merged.prompts]
+    assert [(r.id, r.prompt, r.category) for r in folder.prompts] == [
+        (r.id, r.prompt, r.category) for r in merged.prompts]
     assert folder.prompts[1].category == "Cultural knowledge" and folder.prompts[1].metadata["Subcategory"] == "Art"
     for name in ("a.json", "b.json"):
         (tmp_path / name).write_text(json.dumps([{"prompt_id": 7, "Prompt": "x"}]))
@@ -97,7 +98,8 @@ def test_oneig_csv_json_and_chinese(tmp_path):
     assert [(r.category, r.prompt) for r in zh.prompts] == [
         ("General_Object", "一摞三本书放在一杯水旁边"), ("Multilingualism", "春节时贴在门上的红色对联")]
     assert zh.name == "oneig_zh" and zh.prompts[0].metadata["language"] == "cn"
-    assert [r.prompt for r in load_benchmark("oneig", ASSETS / "OneIG-Bench-ZH.csv").prompts] == [r.prompt for r in zh.prompts]
+    by_file = load_benchmark("oneig", ASSETS / "OneIG-Bench-ZH.csv")          # the prompt column picks the language
+    assert [r.prompt for r in by_file.prompts] == [r.prompt for r in zh.prompts]
     bad = tmp_path / "OneIG-Bench.csv"
     bad.write_text("category,id,prompt_en\nGeneral_Object,000,a cup\nGeneral_Object,001,a,b\n")
     with pytest.raises(ValueError, match=r"OneIG-Bench.csv:3: wrong number of fields"):

@@ -85,4 +85,5 @@ def test_oneig_release(tmp_path, name, file, column, count):
     for category, class_item in CLASSES.items():
         ids = [row["id"] for row in rows if row["category"] == category]
         if ids:
-            assert all(len(t) == 4 for t in oneig_tiles(tmp_path / "images", class_item, "unigen", ids, (2, 2)).values())
+            tiles = oneig_tiles(tmp_path / "images", class_item, "unigen", ids, (2, 2))
+            assert all(len(t) == 4 for t in tiles.values())

@@ -70,7 +70,8 @@ def test_unified_run_counts_unswitched_samples_as_failures_in_genevals_summary(t
 def test_two_shards_write_the_same_folder_as_one_process(tmp_path):
     _evaluate(tmp_path / "one")
     _evaluate(tmp_path / "two", "--shard", "0/2")
-    assert sorted(p.name for p in (tmp_path / "two" / "records").iterdir()) == ["00000.json", "00002.json", "00004.json"]
+    assert sorted(p.name for p in (tmp_path / "two" / "records").iterdir()) == [
+        "00000.json", "00002.json", "00004.json"]
     _evaluate(tmp_path / "two", "--shard", "1/2", "--batch_prompts", "1")
     assert _tree(tmp_path / "two") == _tree(tmp_path / "one")
 

@@ -204,8 +204,8 @@ def draw_prompts(outdir: str, bench: Benchmark, layout: Layout, todo: list[int],
     too_long = [i for i in todo if not fits_context(net, bench.prompts[i].prompt, config)]
     if too_long and overlong == "raise":
         raise ValueError(f"{len(too_long)} of {len(todo)} prompts do not fit the model's context of "
-                         f"{net.spec.max_seq_len} tokens with this reasoning/image budget (first: index {too_long[0]}); "
-                         "use --overlong skip to count them as failures")
+                         f"{net.spec.max_seq_len} tokens with this reasoning/image budget "
+                         f"(first: index {too_long[0]}); use --overlong skip to count them as failures")
     claim_run(outdir, settings)
     for i in too_long:
         write_prompt(outdir, bench, layout, i, too_long_samples(bench.prompts[i], samples_per_prompt, seed, score_fn,

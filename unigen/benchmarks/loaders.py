@@ -201,7 +201,10 @@ def _oneig_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         return
     text = path.read_text(encoding="utf-8")
     try:
-        rows = json.loads(text) if path.suffix == ".json" else [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+        if path.suffix == ".json":
+            rows = json.loads(text)
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}:{err.lineno}: bad JSON: {err.msg}") from None
     if not isinstance(rows, list):
