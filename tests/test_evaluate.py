@@ -89,6 +89,15 @@ def test_prompt_slice_keeps_benchmark_indices(tmp_path):
         _evaluate(out, "--prompts", "2:9")
 
 
+def test_max_prompts_spreads_over_categories_by_benchmark_index(tmp_path):
+    out = tmp_path / "spread"
+    _evaluate(out, "--max_prompts", "3")           # one per category in turn: single_object, counting, position
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["00000", "00002", "00003"]
+    _evaluate(out, "--max_prompts", "4")           # a larger run adds the next prompt, renumbers nothing
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["00000", "00002", "00003", "00004"]
+    assert json.loads((out / "records" / "00004.json").read_text())["category"] == "colors"
+
+
 def test_overlong_prompts_are_counted_failures_or_refused_up_front(tmp_path):
     lines = MINI.read_text().splitlines()
     long = json.loads(lines[1])

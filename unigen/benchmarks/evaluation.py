@@ -136,7 +136,8 @@ def _summarize_folder(outdir: str | Path, bench: Benchmark, layout: Layout, samp
 
 
 def evaluate(model: str, benchmark: str, benchmark_path: str, outdir: str, mode: Literal["unified", "explicit", "direct"] = "unified",
-             samples_per_prompt: int = 4, prompts: str | None = None, shard: str | None = None,
+             samples_per_prompt: int = 4, prompts: str | None = None, max_prompts: int | None = None,
+             shard: str | None = None,
              overlong: Literal["skip", "raise"] = "skip", batch_prompts: int = 8,
              scorer: str | dict | None = "color_match", sampling: SamplingConfig = SamplingConfig(), seed: int = 0,
              device: str = "cpu", grid_prompts: int = 16) -> dict:
@@ -152,6 +153,8 @@ def evaluate(model: str, benchmark: str, benchmark_path: str, outdir: str, mode:
         mode: ``unified`` | ``explicit`` | ``direct`` (overrides ``sampling.mode``).
         samples_per_prompt: images per prompt (GenEval uses 4).
         prompts: benchmark indices ``start:stop`` to draw (None = all).
+        max_prompts: only this many of them, spread over categories (None = all); files keep their
+            benchmark index, so a later run with a larger value adds to the same folder.
         shard: ``i/n``: draw every n-th of the selected prompts from the i-th on; processes on
             shards 0/n ... n-1/n of one ``--outdir`` write the same folder as one process.
         overlong: a prompt that does not fit the model's context: ``skip`` writes its samples as
@@ -173,7 +176,7 @@ def evaluate(model: str, benchmark: str, benchmark_path: str, outdir: str, mode:
         raise ValueError(f"overlong '{overlong}' not in {OVERLONG}")
     bench = load_benchmark(benchmark, benchmark_path)
     layout = layout_for(bench.name)
-    indices = select(len(bench.prompts), prompts, shard)
+    indices = select(bench, prompts, max_prompts, shard)
     layout.check(bench, indices, samples_per_prompt)
     config = replace(sampling, mode=mode)
     settings = {"benchmark": bench.name, "benchmark_sha256": benchmark_digest(bench), "model": model,

@@ -1,12 +1,15 @@
-"""Which benchmark prompts a process draws: ``--prompts start:stop`` then ``--shard i/n``.
+"""Which benchmark prompts a process draws: ``--prompts start:stop``, then ``--max_prompts N``
+(spread over categories), then ``--shard i/n``.
 
-Both select by benchmark index (the prompt's position in its benchmark, see ``loaders.py``), so a
+All select by benchmark index (the prompt's position in its benchmark, see ``loaders.py``), so a
 prompt's folder name never depends on the slice, and shards ``0/n`` ... ``n-1/n`` of the same
 slice are disjoint and together cover it (shard i takes every n-th prompt from the i-th on, which
 spreads each shard over the benchmark's categories).
 """
 
 from __future__ import annotations
+
+from unigen.benchmarks.base import Benchmark
 
 
 def parse_range(spec: str, total: int) -> range:
@@ -34,9 +37,12 @@ def parse_shard(spec: str) -> tuple[int, int]:
     return i, n
 
 
-def select(total: int, prompts: str | None = None, shard: str | None = None) -> list[int]:
-    """Benchmark indices of ``--prompts`` (default all), then of shard ``i/n`` of them."""
-    indices = list(parse_range(prompts, total) if prompts else range(total))
+def select(bench: Benchmark, prompts: str | None = None, max_prompts: int | None = None,
+           shard: str | None = None) -> list[int]:
+    """Benchmark indices of ``--prompts`` (default all), of ``max_prompts`` of them spread over
+    categories (``Benchmark.spread``), then of shard ``i/n`` of those."""
+    total = len(bench.prompts)
+    indices = bench.spread(max_prompts, list(parse_range(prompts, total) if prompts else range(total)))
     if shard:
         i, n = parse_shard(shard)
         indices = indices[i::n]
