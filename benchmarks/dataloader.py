@@ -64,7 +64,7 @@ def tarstream_read(paths: list[Path]) -> int:
 
 
 def datamodule_read(dm: TrajectoryDataModule) -> int:
-    return sum(len(batch["keys"]) for batch in dm.train_dataloader())
+    return sum(len(batch.keys) for batch in dm.train_dataloader())
 
 
 def rate(fn, *args) -> tuple[int, float, float]:

@@ -22,8 +22,8 @@ import torch
 
 from packing import make_examples  # benchmarks/packing.py (scripts run as `python benchmarks/mfu.py`)
 from callbacks.attention import unavailable_reason
-from unigen.data.packing import pack
-from unigen.data.sequence import Example, collate
+from unigen.data.batch import Batch, collate
+from unigen.data.sequence import Example
 from unigen.losses import IGNORE
 from unigen.module import UnifiedLM
 
@@ -53,14 +53,14 @@ def model_flops(module: UnifiedLM, examples: list[Example]) -> float:
     return 6.0 * (backbone * tokens + lm_head * n_text + image_head * n_image) + attention
 
 
-def time_steps(module: UnifiedLM, batches: list[dict], device: str, dtype: torch.dtype) -> float:
+def time_steps(module: UnifiedLM, batches: list[Batch], device: str, dtype: torch.dtype) -> float:
     """Seconds per step over ``batches[1:]`` (``batches[0]`` warms up)."""
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5, fused=device.startswith("cuda"))
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
-    def step(batch: dict) -> None:
-        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+    def step(batch: Batch) -> None:
+        batch = batch.to(device)
         with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32):
             text, image = module.heads(batch)
             loss = text.weighted_ce / text.tokens.clamp(min=1) + image.weighted_ce / image.tokens.clamp(min=1)
@@ -116,8 +116,7 @@ def main() -> None:
     baseline: tuple[str, float] | None = None
     for attn, packed in arms:
         module.net.set_attn_implementation(attn)
-        batches = [pack(c, args.pack_length, module.spec.pad_id) if packed else collate(c, module.spec.pad_id)
-                   for c in chunks]
+        batches = [collate(c, module.spec.pad_id, args.pack_length if packed else None) for c in chunks]
         try:
             seconds = time_steps(module, batches, args.device, dtype)
         except torch.OutOfMemoryError:

@@ -20,8 +20,8 @@ import time
 import numpy as np
 import torch
 
-from unigen.data.packing import pack, padding_fraction
-from unigen.data.sequence import Example, build_example, collate
+from unigen.data.batch import Batch, collate
+from unigen.data.sequence import Example, build_example
 from unigen.data.trajectory import Trajectory
 from unigen.module import UnifiedLM
 
@@ -59,8 +59,8 @@ def make_step(module: UnifiedLM, device: str, dtype: torch.dtype):
     optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-5)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
-    def step(batch: dict) -> tuple[float, int]:
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    def step(batch: Batch) -> tuple[float, int]:
+        batch = batch.to(device)
         sync()
         start = time.perf_counter()
         with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32):
@@ -102,7 +102,7 @@ def main() -> None:
     chunks = [examples[i:i + args.batch_size] for i in range(0, n, args.batch_size)]
     arms = {
         "padded": [collate(c, module.spec.pad_id) for c in chunks],
-        "packed": [pack(c, args.pack_length, module.spec.pad_id) for c in chunks],
+        "packed": [collate(c, module.spec.pad_id, args.pack_length) for c in chunks],
     }
     step = make_step(module, args.device, dtype)
     for name in arms:  # warm-up
@@ -116,9 +116,9 @@ def main() -> None:
             tokens[name] += n_tokens
     speed = {}
     for name, batches in arms.items():
-        slots = np.mean([b["input_ids"].numel() for b in batches[1:]])
-        rows = np.mean([b["input_ids"].shape[0] for b in batches[1:]])
-        pad = float(np.mean([padding_fraction(b) for b in batches[1:]]))
+        slots = np.mean([b.input_ids.numel() for b in batches[1:]])
+        rows = np.mean([b.input_ids.shape[0] for b in batches[1:]])
+        pad = float(np.mean([b.padding_fraction for b in batches[1:]]))
         speed[name] = tokens[name] / sum(times[name])
         print(f"{name:>6}: {rows:5.1f} rows/step, {slots:8.0f} token slots/step, padding {pad:6.1%}, "
               f"median {np.median(times[name]) * 1e3:7.0f} ms/step, {speed[name]:9.1f} supervised tokens/s")

@@ -21,7 +21,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from unigen.data.synthetic import synthetic_trajectories
-from unigen.data.sequence import build_example, collate
+from unigen.data.batch import collate
+from unigen.data.sequence import build_example
 from unigen.losses import combine
 from unigen.module import UnifiedLM
 from unigen.optim import adamw, warmup_cosine

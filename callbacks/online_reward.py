@@ -2,7 +2,7 @@
 
 The batch's sequences are turned back into trajectories (prompt and reasoning decoded from the
 text positions through the model's prompt template, image ids decoded to ``png`` by the model's
-own VQ decoder), the reward is called on them, and the values land in ``batch["rewards"]`` under
+own VQ decoder), the reward is called on them, and the values land in the batch's ``rewards`` under
 "<modality>/<name>" (NaN where the reward returned None) -- exactly where stored rewards are, so
 :class:`callbacks.reward_weighting.RewardWeighting` listed *after* this callback weights by them.
 Metadata is not in the batch: rewards that need it return None here.
@@ -16,6 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from unigen.data.batch import Batch
 from unigen.data.trajectory import Trajectory
 from unigen.models.base import UnifiedModel
 from unigen.rewards.base import RewardSpec, checked_values, target_modalities
@@ -33,14 +34,14 @@ def split_prompt(text: str, template: str) -> tuple[str, str]:
     return "", text
 
 
-def batch_trajectories(batch: dict, model: UnifiedModel) -> list[Trajectory]:
+def batch_trajectories(batch: Batch, model: UnifiedModel) -> list[Trajectory]:
     """Rebuild the batch's trajectories (prompt, reasoning, image ids, png) from its tokens (via ``sample_index``)."""
     spec = model.spec
     out = []
-    real = batch["attention_mask"].bool()
-    for sample, (key, prompt_id) in enumerate(zip(batch["keys"], batch["prompt_ids"])):
-        mine = real & (batch["sample_index"] == sample)  # padded (one row each) or packed batches alike
-        ids, image = batch["input_ids"][mine], batch["image_mask"][mine]
+    real = batch.attention_mask.bool()
+    for sample, (key, prompt_id) in enumerate(zip(batch.keys, batch.prompt_ids)):
+        mine = real & (batch.sample_index == sample)  # padded (one row each) or packed batches alike
+        ids, image = batch.input_ids[mine], batch.image_mask[mine]
         boi = (ids == spec.boi_id) & ~image
         stop = int(boi.nonzero()[0]) if boi.any() else len(ids)
         text_ids = [i for i in ids[:stop].tolist() if i not in (spec.bos_id, spec.eos_id, spec.pad_id)]
@@ -53,25 +54,24 @@ def batch_trajectories(batch: dict, model: UnifiedModel) -> list[Trajectory]:
 
 
 class OnlineReward(L.Callback):
-    """Compute a reward on every training batch and store it in ``batch["rewards"]``."""
+    """Compute a reward on every training batch and store it in the batch's ``rewards``."""
 
     def __init__(self, reward: RewardSpec, name: str = "online"):
         """
         Args:
             reward: any reward of the contract (``class_path`` + ``init_args``).
-            name: stored as "<modality>/<name>" in ``batch["rewards"]``.
+            name: stored as "<modality>/<name>" in the batch's ``rewards``.
         """
         self.reward, self.name = reward, name
         self.modalities = target_modalities(reward, name)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: dict,
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Batch,
                              batch_idx: int) -> None:
         trajectories = batch_trajectories(batch, pl_module.net)
         values = checked_values(self.name, trajectories, self.reward(trajectories))
         tensor = torch.tensor([math.nan if v is None else v for v in values])
-        rewards = batch.setdefault("rewards", {})
         for modality in self.modalities:
-            rewards[f"{modality}/{self.name}"] = tensor
+            batch.set_reward(f"{modality}/{self.name}", tensor)
         rated = tensor[~tensor.isnan()]
         if len(rated):
             pl_module.log(f"reward/{self.name}", rated.mean(), batch_size=len(rated))

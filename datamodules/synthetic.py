@@ -3,19 +3,15 @@ equivalence tests (DDP, accumulation, packing) and recipes run without shards.""
 
 from __future__ import annotations
 
-from functools import partial
-
-import lightning as L
 from torch.utils.data import DataLoader
 
-from unigen.data.packing import pack
-from unigen.data.sequence import build_example, collate
+from datamodules.sequences import SequenceDataModule
 from unigen.data.resumable import ResumableBatches
+from unigen.data.sequence import Example, build_example
 from unigen.data.synthetic import synthetic_trajectories
-from unigen.models.base import TokenSpec
 
 
-class SyntheticDataModule(L.LightningDataModule):
+class SyntheticDataModule(SequenceDataModule):
     """In-memory synthetic trajectories, split by rank, batched with the shared collate."""
 
     def __init__(self, train_samples: int = 512, val_samples: int = 64, batch_size: int = 16,
@@ -32,35 +28,21 @@ class SyntheticDataModule(L.LightningDataModule):
             shuffle: reshuffle the training set every epoch, from (seed, epoch) so a resumed run
                 continues the same order (off: fixed order, for equivalence tests).
             pack_length: pack each batch's samples into rows of at most this many tokens
-                (``unigen.data.packing.pack``); None pads one sample per row.
+                (``unigen.data.packing``; at least the model's context); None pads one sample per row.
         """
-        super().__init__()
-        self.save_hyperparameters()
-        self.spec: TokenSpec | None = None
+        super().__init__(batch_size, mode, pack_length)
 
-    def connect(self, spec: TokenSpec) -> None:
-        """Receive tokenizer and image geometry from the model (called before loaders are built)."""
-        self.spec = spec
-
-    def _examples(self, n: int, seed: int) -> list:
-        if self.spec is None:
-            raise RuntimeError("SyntheticDataModule.connect(spec) must be called before building loaders")
+    def _examples(self, n: int, seed: int) -> list[Example]:
         trajs = synthetic_trajectories(n, self.spec.num_image_tokens, self.spec.codebook_size, seed)
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         return [build_example(t, self.spec, self.hparams.mode) for t in trajs[rank::world]]
 
-    def _batcher(self):
-        pad = self.spec.pad_id
-        if self.hparams.pack_length is None:
-            return partial(collate, pad_id=pad)
-        return partial(pack, max_len=self.hparams.pack_length, pad_id=pad)
-
     def train_dataloader(self) -> ResumableBatches:
         hp = self.hparams
-        return ResumableBatches(self._examples(hp.train_samples, hp.seed), hp.batch_size, self._batcher(),
+        return ResumableBatches(self._examples(hp.train_samples, hp.seed), hp.batch_size, self.make_batch(),
                                 self.trainer, shuffle=hp.shuffle, seed=hp.seed, num_workers=hp.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         hp = self.hparams
         return DataLoader(self._examples(hp.val_samples, hp.seed + 1), batch_size=hp.batch_size,
-                          num_workers=hp.num_workers, collate_fn=self._batcher())
+                          num_workers=hp.num_workers, collate_fn=self.make_batch())

@@ -6,33 +6,29 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import lightning as L
 import webdataset as wds
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from unigen.data.packing import pack
-from unigen.data.sequence import Example, collate
+from datamodules.sequences import SequenceDataModule
+from unigen.data.batch import Batch
 from unigen.data.stream import (
     POLICIES, FromWorkers, batches, expand_shards, shard_samples, to_examples, to_numpy,
 )
-from unigen.data.trajectory import MODES
 from unigen.data.windows import AccumulationWindows
-from unigen.models.base import TokenSpec
 
 log = logging.getLogger(__name__)
 
 
-class TrajectoryDataModule(L.LightningDataModule):
+class TrajectoryDataModule(SequenceDataModule):
     """WebDataset streaming of trajectory shards: split by node and worker, shuffled, built into
     sequences with the model's own template (``connect(spec)``), collated by padding.
 
     Every batch leaves the loader with ``skipped`` ({reason: count} met since the previous batch);
-    ``on_after_batch_transfer`` removes it, keeps the totals, logs ``data/skipped_<reason>`` and
+    ``on_after_batch_transfer`` empties it, keeps the totals, logs ``data/skipped_<reason>`` and
     ``teardown`` summarises them.
     """
 
@@ -71,40 +67,17 @@ class TrajectoryDataModule(L.LightningDataModule):
                 (``unigen.data.packing``; at least the model's context); none: one padded row per sample.
             seed: seed of the shard and sample shuffles.
         """
-        super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode '{mode}' is not one of {MODES}")
+        super().__init__(batch_size, mode, pack_length)
         if on_bad_sample not in POLICIES:
             raise ValueError(f"on_bad_sample '{on_bad_sample}' is not one of {POLICIES}")
-        self.save_hyperparameters()
-        self.spec: TokenSpec | None = None
         self.skipped: Counter[str] = Counter()
         self.train_paths: list[str] = []
         self.val_paths: list[str] = []
-
-    def connect(self, spec: TokenSpec) -> None:
-        """Receive tokenizer and image geometry from the model (called before loaders are built)."""
-        self.spec = spec
 
     def setup(self, stage: str) -> None:
         """Resolve the shard patterns (an error names a pattern that matches nothing)."""
         self.train_paths = expand_shards(self.hparams.train_shards)
         self.val_paths = expand_shards(self.hparams.val_shards) if self.hparams.val_shards else []
-
-    def make_batch(self) -> Callable[[list[Example]], dict]:
-        """The batch builder, examples -> batch dict: ``collate`` (padding) or ``pack`` (``pack_length``)."""
-        spec, pack_length = self._spec(), self.hparams.pack_length
-        if pack_length is None:
-            return partial(collate, pad_id=spec.pad_id)
-        if pack_length < spec.max_seq_len:
-            raise ValueError(f"pack_length {pack_length} < the model's context {spec.max_seq_len}: "
-                             "a sample may not fit")
-        return partial(pack, max_len=pack_length, pad_id=spec.pad_id)
-
-    def _spec(self) -> TokenSpec:
-        if self.spec is None:
-            raise RuntimeError("TrajectoryDataModule.connect(spec) must be called before building loaders")
-        return self.spec
 
     def pipeline(self, paths: list[str], train: bool) -> wds.DataPipeline:
         """shards -> (node, worker split) -> tar samples -> shuffle -> examples -> batches."""
@@ -119,7 +92,7 @@ class TrajectoryDataModule(L.LightningDataModule):
         stages.append(partial(shard_samples, policy=hp.on_bad_sample))
         if train and hp.shuffle_buffer > 1:
             stages.append(wds.shuffle(hp.shuffle_buffer, initial=min(100, hp.shuffle_buffer), rng=rng))
-        stages.append(partial(to_examples, spec=self._spec(), mode=hp.mode, policy=hp.on_bad_sample))
+        stages.append(partial(to_examples, spec=self.spec, mode=hp.mode, policy=hp.on_bad_sample))
         size = hp.batch_size if train else (hp.val_batch_size or hp.batch_size)
         stages.append(partial(batches, size=size, make_batch=self.make_batch()))
         pipe = wds.DataPipeline(*stages)
@@ -141,13 +114,12 @@ class TrajectoryDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader | FromWorkers | list:
         return self._loader(self.val_paths, train=False) if self.val_paths else []
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         """Take the batch's skip counts out, add them to the totals and log the totals."""
-        if isinstance(batch, dict) and "skipped" in batch:
-            new = batch.pop("skipped")
-            if new:
-                self.skipped.update(new)
-                self._log_skips()
+        new, batch.skipped = batch.skipped, {}
+        if new:
+            self.skipped.update(new)
+            self._log_skips()
         return batch
 
     def _log_skips(self) -> None:

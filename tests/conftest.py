@@ -27,6 +27,17 @@ def micro_model():
     return load_model("janus-micro")
 
 
+@pytest.fixture(scope="module")
+def module():
+    """A seeded ``janus-micro`` LightningModule in eval mode, shared by a test file's tests."""
+    from unigen.module import UnifiedLM
+
+    torch.manual_seed(0)
+    lm = UnifiedLM(model="janus-micro")
+    lm.configure_model()
+    return lm.eval()
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models run fastest single-threaded on a shared CPU; restore the setting afterwards."""

@@ -61,7 +61,7 @@ class StallAt(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.is_global_zero:
             with open(f"{self.marker}.keys.jsonl", "a") as f:
-                f.write(json.dumps({"step": trainer.global_step, "keys": batch["keys"]}) + "\n")
+                f.write(json.dumps({"step": trainer.global_step, "keys": batch.keys}) + "\n")
         if os.environ.get(STALL_ENV) == str(trainer.global_step):
             Path(self.marker).write_text(str(trainer.global_step))
             time.sleep(300)

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from unigen.data.packing import backbone_inputs, pack, padding_fraction, plan_rows
-from unigen.data.sequence import build_example, collate
+from unigen.data.batch import collate
+from unigen.data.packing import plan_rows
+from unigen.data.sequence import build_example
 from unigen.data.trajectory import Trajectory
 from unigen.losses import weighted_token_ce
-from unigen.module import UnifiedLM
-
-
-@pytest.fixture(scope="module")
-def module() -> UnifiedLM:
-    torch.manual_seed(0)
-    lm = UnifiedLM(model="janus-micro")
-    lm.configure_model()
-    return lm.eval()
+from unigen.models.inputs import backbone_inputs
 
 
 def examples(spec, n: int = 7, seed: int = 0):
@@ -46,23 +40,23 @@ def test_plan_rows_fits_and_keeps_every_sample():
 
 def test_pack_layout(module):
     exs = examples(module.spec)
-    batch = pack(exs, max_len=256, pad_id=module.spec.pad_id)
-    assert batch["packed"] and batch["input_ids"].shape[0] < len(exs)
-    assert int(batch["attention_mask"].sum()) == sum(len(e.input_ids) for e in exs)
+    batch = collate(exs, module.spec.pad_id, pack_length=256)
+    assert batch.packed and batch.input_ids.shape[0] < len(exs)
+    assert int(batch.attention_mask.sum()) == sum(len(e.input_ids) for e in exs)
     for i, e in enumerate(exs):  # every sample's tokens sit contiguously with positions 0..L-1
-        where = (batch["sample_index"] == i) & batch["attention_mask"].bool()
+        where = (batch.sample_index == i) & batch.attention_mask.bool()
         row = int(where.any(1).nonzero()[0])
-        assert batch["input_ids"][row][where[row]].tolist() == e.input_ids
-        assert batch["position_ids"][row][where[row]].tolist() == list(range(len(e.input_ids)))
-    assert batch["keys"] == [e.key for e in exs]
+        assert batch.input_ids[row][where[row]].tolist() == e.input_ids
+        assert batch.position_ids[row][where[row]].tolist() == list(range(len(e.input_ids)))
+    assert batch.keys == [e.key for e in exs]
     padded = collate(exs, module.spec.pad_id)
-    assert padding_fraction(batch) < padding_fraction(padded)
+    assert batch.padding_fraction < padded.padding_fraction
 
 
 def test_pack_rejects_too_long_sample(module):
     exs = examples(module.spec, n=2)
     with pytest.raises(ValueError, match="p0.*pack length 10"):
-        pack(exs, max_len=10, pad_id=0)
+        collate(exs, pad_id=0, pack_length=10)
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
@@ -70,17 +64,18 @@ def test_packed_loss_equals_padded_loss(module, attn):
     module.net.set_attn_implementation(attn)
     exs = examples(module.spec)
     padded = collate(exs, module.spec.pad_id)
-    packed = pack(exs, max_len=256, pad_id=module.spec.pad_id)
+    packed = collate(exs, module.spec.pad_id, pack_length=256)
     weights = torch.linspace(0.2, 2.0, len(exs))
     for batch in (padded, packed):
-        batch["text_weight"], batch["image_weight"] = weights, weights.flip(0)
+        batch.set_weights("text", weights)
+        batch.set_weights("image", weights.flip(0))
     with torch.no_grad():
         (t_pad, i_pad), (t_pack, i_pack) = module.heads(padded), module.heads(packed)
     assert int(t_pack.tokens) == int(t_pad.tokens) > 0 and int(i_pack.tokens) == int(i_pad.tokens) > 0
     torch.testing.assert_close(t_pack.weighted_ce, t_pad.weighted_ce, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(i_pack.weighted_ce, i_pad.weighted_ce, rtol=1e-5, atol=1e-5)
     # the packed path must really separate samples: without the restart, losses differ
-    leaky = dict(packed, position_ids=torch.arange(packed["input_ids"].shape[1]).expand_as(packed["input_ids"]))
+    leaky = replace(packed, position_ids=torch.arange(packed.input_ids.shape[1]).expand_as(packed.input_ids))
     with torch.no_grad():
         t_leak, _ = module.heads(leaky)
     assert abs(float(t_leak.weighted_ce - t_pad.weighted_ce)) > 10 * 1e-5 * float(t_pad.weighted_ce)
@@ -90,7 +85,7 @@ def test_packed_loss_equals_padded_loss(module, attn):
 def test_packed_gradients_equal_padded(module):
     exs = examples(module.spec, n=5, seed=1)
     grads = []
-    for batch in (collate(exs, module.spec.pad_id), pack(exs, max_len=256, pad_id=module.spec.pad_id)):
+    for batch in (collate(exs, module.spec.pad_id), collate(exs, module.spec.pad_id, pack_length=256)):
         module.zero_grad()
         text, image = module.heads(batch)
         (text.weighted_ce / text.tokens + image.weighted_ce / image.tokens).backward()
@@ -108,14 +103,14 @@ class FlashNamed:
 def test_flash_layout_flattens_rows_and_keeps_samples_apart(module):
     """The varlen layout (all rows in one, positions restarting) run through SDPA gives the padded loss."""
     exs = examples(module.spec)
-    packed = pack(exs, max_len=256, pad_id=module.spec.pad_id)
-    embeds = module.net.embed_mixed(packed["input_ids"], packed["image_mask"])
+    packed = collate(exs, module.spec.pad_id, pack_length=256)
+    embeds = module.net.embed_mixed(packed.input_ids, packed.image_mask)
     flat, mask, positions = backbone_inputs(embeds, packed, FlashNamed())
-    assert mask is None and flat.shape[0] == 1 and flat.shape[1] == packed["input_ids"].numel()
+    assert mask is None and flat.shape[0] == 1 and flat.shape[1] == packed.input_ids.numel()
     with torch.no_grad():
         hidden, _ = module.net.backbone(flat, mask, positions)
-        hidden = hidden.view(*packed["input_ids"].shape, -1)
-        text = weighted_token_ce(module.net.text_logits, hidden, packed["text_labels"],
-                                 packed["text_weight"][packed["sample_index"]])
+        hidden = hidden.view(*packed.input_ids.shape, -1)
+        text = weighted_token_ce(module.net.text_logits, hidden, packed.text_labels,
+                                 packed.text_weight[packed.sample_index])
         reference, _ = module.heads(collate(exs, module.spec.pad_id))
     torch.testing.assert_close(text.weighted_ce, reference.weighted_ce, rtol=1e-5, atol=1e-5)

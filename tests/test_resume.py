@@ -6,13 +6,17 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 
 import pytest
 import torch
 
 from tests.scale_helpers import (REPO, STALL_ENV, checkpoint_step, fit_config, run_env, run_fit, step_keys,
                                  train_losses)
+from unigen.data.batch import collate
 from unigen.data.resumable import ResumableBatches
+from unigen.data.sequence import Example
+from unigen.losses import IGNORE
 from unigen.scale.checkpoint_io import PARTIAL_PREFIX, AtomicCheckpointIO
 
 SLOW_SAVE = """
@@ -111,15 +115,15 @@ class StepCounter:
 
 
 def keys_of(loader) -> list[list[int]]:
-    return [batch["ids"] for batch in loader]
+    return [[int(key) for key in batch.keys] for batch in loader]
 
 
 def test_resumable_batches_skip_consumed_windows_and_cross_epochs():
-    def collate_ids(items):
-        return {"ids": list(items), "text_labels": torch.zeros(1), "image_labels": torch.zeros(1)}
+    samples = [Example([1, 2], [False, False], [2, IGNORE], [IGNORE, IGNORE], str(i), "p", {}) for i in range(12)]
+    collate_ids = partial(collate, pad_id=0)
 
     trainer = StepCounter(accumulate=2)
-    loader = ResumableBatches(list(range(12)), 2, collate_ids, trainer, shuffle=True, seed=3)
+    loader = ResumableBatches(samples, 2, collate_ids, trainer, shuffle=True, seed=3)
     epoch0 = keys_of(loader)
     assert sorted(i for b in epoch0 for i in b) == list(range(12)) and len(epoch0) == 6
     trainer.global_step = 3  # 6 batches / 2 per window
@@ -129,13 +133,13 @@ def test_resumable_batches_skip_consumed_windows_and_cross_epochs():
     trainer.global_step = 4  # one window into epoch 1, a requeue signal arrived mid-way through the next
     state = loader.state_dict()
     assert state == {"epoch": 1, "consumed": 2, "seed": 3}
-    fresh = ResumableBatches(list(range(12)), 2, collate_ids, trainer, shuffle=True, seed=3)
+    fresh = ResumableBatches(samples, 2, collate_ids, trainer, shuffle=True, seed=3)
     fresh.load_state_dict(state)
     assert keys_of(fresh) == epoch1[2:]  # the cut window is read again from its start, nothing before it
     trainer.global_step = 6
     assert fresh.state_dict()["consumed"] == 6 and keys_of(fresh) != epoch1  # next: epoch 2
 
-    at_end = ResumableBatches(list(range(12)), 2, collate_ids, trainer, shuffle=True, seed=3)
+    at_end = ResumableBatches(samples, 2, collate_ids, trainer, shuffle=True, seed=3)
     at_end.load_state_dict({"epoch": 1, "consumed": 6, "seed": 3})  # saved on the epoch's last step
     order = at_end.order(2)
     assert keys_of(at_end) == [order[i:i + 2] for i in range(0, 12, 2)] and at_end.epoch == 2

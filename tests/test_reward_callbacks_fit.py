@@ -46,7 +46,7 @@ class Spy(L.Callback):
         self.weights = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.weights.append((batch["text_weight"].clone(), batch["image_weight"].clone(), batch["rewards"]))
+        self.weights.append((batch.text_weight.clone(), batch.image_weight.clone(), batch.rewards))
 
 
 def test_online_reward_feeds_weighting_in_fit(tmp_path):
@@ -82,8 +82,8 @@ def test_online_reward_feeds_weighting_in_fit(tmp_path):
 
 def test_batch_trajectories_same_from_padded_and_packed_batches():
     from callbacks.online_reward import batch_trajectories
-    from unigen.data.packing import pack
-    from unigen.data.sequence import build_example, collate
+    from unigen.data.batch import collate
+    from unigen.data.sequence import build_example
     from unigen.data.synthetic import synthetic_trajectories
     from unigen.models.loading import load_model
 
@@ -91,8 +91,8 @@ def test_batch_trajectories_same_from_padded_and_packed_batches():
     originals = synthetic_trajectories(5, 16, 64, seed=3)
     examples = [build_example(t, model.spec, "unified") for t in originals]
     padded = batch_trajectories(collate(examples, model.spec.pad_id), model)
-    packed_batch = pack(examples, max_len=256, pad_id=model.spec.pad_id)
-    assert packed_batch["input_ids"].shape[0] < 5  # several samples share a row
+    packed_batch = collate(examples, model.spec.pad_id, pack_length=256)
+    assert packed_batch.input_ids.shape[0] < 5  # several samples share a row
     packed = batch_trajectories(packed_batch, model)
     for original, a, b in zip(originals, padded, packed):
         assert (a.key, a.prompt, a.reasoning, a.png) == (original.key, original.prompt, original.reasoning, b.png)

@@ -4,7 +4,8 @@ import torch
 
 from callbacks.reward_weighting import apply_weights
 from unigen.data.synthetic import synthetic_trajectories
-from unigen.data.sequence import build_example, collate
+from unigen.data.batch import collate
+from unigen.data.sequence import build_example
 from unigen.module import UnifiedLM
 from unigen.rewards.weighting import ModalityWeighting
 
@@ -29,7 +30,7 @@ def test_zero_weighted_sample_contributes_no_gradient():
     weighted = collate(examples, spec.pad_id)
     filt = ModalityWeighting(scheme="filter", rewards={"image/vqa": 1.0}, threshold=0.5)
     apply_weights(weighted, ModalityWeighting(scheme="filter", rewards={"text/vqa": 1.0}, threshold=0.5), filt)
-    assert weighted["image_weight"].tolist() == [1.0, 1.0, 0.0]
+    assert weighted.image_weight.tolist() == [1.0, 1.0, 0.0]
 
     with_zero = _grads(module, weighted)
     without = _grads(module, collate(examples[:2], spec.pad_id))
@@ -49,7 +50,8 @@ def test_fractional_weight_scales_that_samples_gradient():
     example = build_example(synthetic_trajectories(1, spec.num_image_tokens, spec.codebook_size, 2)[0], spec, "unified")
     batch = collate([example], spec.pad_id)
     full = _grads(module, batch)
-    batch["text_weight"], batch["image_weight"] = torch.tensor([0.25]), torch.tensor([0.25])
+    batch.set_weights("text", torch.tensor([0.25]))
+    batch.set_weights("image", torch.tensor([0.25]))
     quarter = _grads(module, batch)
     for name in full:
         torch.testing.assert_close(quarter[name], 0.25 * full[name], atol=1e-7, rtol=1e-4)

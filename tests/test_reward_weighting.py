@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from callbacks.reward_weighting import apply_weights
+from unigen.data.batch import Batch, collate
+from unigen.data.sequence import Example
 from unigen.rewards.weighting import ModalityWeighting, combined_reward, scheme_weights, weight_stats
 
 NAN = math.nan
@@ -101,14 +103,18 @@ def test_weight_stats_ess():
     assert s["zero_fraction"] == 0.25 and s["max"] == 2.0
 
 
+def rated_batch(rewards: list[dict[str, float]]) -> Batch:
+    """A padded batch of two-token samples of prompt ``p`` with the given rewards."""
+    return collate([Example([1, 2], [False, False], [2, -100], [-100, -100], f"p_{i}", "p", r)
+                    for i, r in enumerate(rewards)], pad_id=0)
+
+
 def test_apply_weights_sets_both_modalities():
-    batch = {"keys": ["p_0", "p_1"], "prompt_ids": ["p", "p"], "text_weight": torch.ones(2),
-             "image_weight": torch.ones(2),
-             "rewards": {"image/vqa": torch.tensor([0.2, 0.8]), "text/match": torch.tensor([1.0, NAN])}}
+    batch = rated_batch([{"image/vqa": 0.2, "text/match": 1.0}, {"image/vqa": 0.8}])
     stats = apply_weights(batch, ModalityWeighting(scheme="filter", rewards={"text/match": 1.0}, threshold=0.5),
                           ModalityWeighting(scheme="linear", rewards={"image/vqa": 1.0}))
-    assert batch["text_weight"].tolist() == [1.0, 0.0]
-    assert batch["image_weight"].tolist() == pytest.approx([0.2, 0.8])
+    assert batch.text_weight.tolist() == [1.0, 0.0]
+    assert batch.image_weight.tolist() == pytest.approx([0.2, 0.8])
     assert stats["text"]["rated_fraction"] == 0.5
 
 
@@ -116,7 +122,7 @@ def test_callback_warns_once_about_an_absent_reward():
     from callbacks.reward_weighting import RewardWeighting
 
     callback = RewardWeighting(image=ModalityWeighting(scheme="rwr", rewards={"image/vqa_typo": 1.0}))
-    batch = {"rewards": {"image/vqa": torch.tensor([0.5])}}
+    batch = rated_batch([{"image/vqa": 0.5}])
     with pytest.warns(UserWarning, match=r"'image/vqa_typo' is not in this batch \(it has \['image/vqa'\]\)"):
         callback._warn_absent(batch)
     with warnings.catch_warnings(record=True) as again:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unigen.data.sequence import BadSample, build_example, collate
+from unigen.data.batch import collate
+from unigen.data.sequence import BadSample, build_example
 from unigen.data.trajectory import Trajectory
 from unigen.losses import IGNORE
 from unigen.models.loading import load_spec
@@ -83,10 +84,10 @@ def test_collate_pads_and_maps_tokens_to_samples(spec):
     b = build_example(trajectory(spec, reasoning="plan: a much longer plan text here"), spec, "unified")
     batch = collate([a, b], spec.pad_id)
     T = max(len(a.input_ids), len(b.input_ids))
-    assert batch["input_ids"].shape == (2, T)
-    assert batch["attention_mask"].sum(1).tolist() == [len(a.input_ids), len(b.input_ids)]
-    assert batch["input_ids"][0, len(a.input_ids):].eq(spec.pad_id).all()
-    assert (batch["text_labels"][0, len(a.input_ids):] == IGNORE).all()
-    assert batch["sample_index"][1].eq(1).all()
-    assert batch["rewards"]["image/exact"].tolist() == [1.0, 1.0]
-    assert batch["text_weight"].tolist() == [1.0, 1.0]
+    assert batch.input_ids.shape == (2, T)
+    assert batch.attention_mask.sum(1).tolist() == [len(a.input_ids), len(b.input_ids)]
+    assert batch.input_ids[0, len(a.input_ids):].eq(spec.pad_id).all()
+    assert (batch.text_labels[0, len(a.input_ids):] == IGNORE).all()
+    assert batch.sample_index[1].eq(1).all()
+    assert batch.rewards["image/exact"].tolist() == [1.0, 1.0]
+    assert batch.text_weight.tolist() == [1.0, 1.0]

@@ -79,7 +79,7 @@ def test_rank_reads_every_world_th_sample(monkeypatch, tmp_path):
     data = SyntheticDataModule(train_samples=32, batch_size=2, shuffle=False)
     data.trainer = trainer
     data.connect(UnifiedLM(model="janus-micro").spec)
-    keys = [k for batch in data.train_dataloader() for k in batch["keys"]]
+    keys = [k for batch in data.train_dataloader() for k in batch.keys]
     expected = [t.key for t in synthetic_trajectories(32, 16, 64, seed=0)[3::4]]
     assert keys == expected and len(keys) == 8
 

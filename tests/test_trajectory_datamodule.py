@@ -34,13 +34,13 @@ def datamodule(patterns: list[str], **kw) -> TrajectoryDataModule:
 
 
 def keys_of(batches) -> list[str]:
-    return [k for b in batches for k in b["keys"]]
+    return [k for b in batches for k in b.keys]
 
 
 def skips_of(batches) -> Counter:
     total: Counter = Counter()
     for b in batches:
-        total.update(b["skipped"])
+        total.update(b.skipped)
     return total
 
 
@@ -61,13 +61,13 @@ def test_batches_are_the_shared_collate(tmp_path):
     micro_shards(tmp_path, samples=10, shard_size=10)
     dm = datamodule([str(tmp_path / "*.tar")], batch_size=4)
     batches = list(dm.pipeline(dm.train_paths, train=True))
-    assert [len(b["keys"]) for b in batches] == [4, 4, 2]
+    assert [len(b.keys) for b in batches] == [4, 4, 2]
     assert keys_of(batches) == [f"syn{i}_0" for i in range(10)]
     first = batches[0]
-    assert first["input_ids"].shape == first["text_labels"].shape == first["image_mask"].shape
-    assert int(first["image_mask"][0].sum()) == SPEC.num_image_tokens
-    assert first["rewards"]["image/synthetic"].tolist() == [1.0] * 4
-    assert all(b["skipped"] == {} for b in batches)
+    assert first.input_ids.shape == first.text_labels.shape == first.image_mask.shape
+    assert int(first.image_mask[0].sum()) == SPEC.num_image_tokens
+    assert first.rewards["image/synthetic"].tolist() == [1.0] * 4
+    assert all(b.skipped == {} for b in batches)
 
 
 def test_pack_length_packs_each_batch(tmp_path):
@@ -76,8 +76,8 @@ def test_pack_length_packs_each_batch(tmp_path):
     batches = list(dm.train_dataloader())
     assert keys_of(batches) == [f"syn{i}_0" for i in range(12)]
     for batch in batches:
-        assert batch["packed"] and batch["input_ids"].shape[0] < 6  # ~50-token samples share 256-token rows
-        assert int(batch["image_mask"].sum()) == 6 * SPEC.num_image_tokens and batch["skipped"] == {}
+        assert batch.packed and batch.input_ids.shape[0] < 6  # ~50-token samples share 256-token rows
+        assert int(batch.image_mask.sum()) == 6 * SPEC.num_image_tokens and batch.skipped == {}
     with pytest.raises(ValueError, match="pack_length 64"):
         datamodule([str(tmp_path / "*.tar")], pack_length=64).make_batch()
 
@@ -113,7 +113,7 @@ def test_resampled_epochs_have_a_fixed_batch_count(tmp_path):
     micro_shards(tmp_path, samples=16, shard_size=4)
     dm = datamodule([str(tmp_path / "*.tar")], resampled=True, batches_per_epoch=7, shuffle_buffer=8)
     batches = list(dm.pipeline(dm.train_paths, train=True))
-    assert len(batches) == 7 and all(len(b["keys"]) == 4 for b in batches)
+    assert len(batches) == 7 and all(len(b.keys) == 4 for b in batches)
 
 
 # ---- bad data: every case with both policies ---------------------------------------------------
@@ -217,7 +217,7 @@ def test_skips_after_the_last_full_batch_are_still_counted(tmp_path):
     write_raw(tmp_path / "a-000000.tar", [good(1), good(2), good(3), good(4), BAD_SAMPLES["bad_json"]()])
     dm = datamodule([str(tmp_path / "a-*.tar")], batch_size=2)
     batches = list(dm.pipeline(dm.train_paths, train=True))
-    assert [len(b["keys"]) for b in batches] == [2, 2] and skips_of(batches) == {"bad_json": 1}
+    assert [len(b.keys) for b in batches] == [2, 2] and skips_of(batches) == {"bad_json": 1}
 
 
 def test_fit_from_shards_logs_skips(tmp_path, caplog, monkeypatch):

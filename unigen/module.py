@@ -10,10 +10,10 @@ import torch
 from lightning.pytorch.strategies import FSDPStrategy
 from torchmetrics import MeanMetric
 
-from unigen.data.packing import backbone_inputs
-from unigen.data.windows import supervised_counts
+from unigen.data.batch import Batch
 from unigen.losses import HeadOutput, combine, weighted_token_ce
 from unigen.models.base import UnifiedModel
+from unigen.models.inputs import backbone_inputs
 from unigen.models.loading import load_model, load_spec
 from unigen.optim import adamw, warmup_cosine
 
@@ -76,28 +76,27 @@ class UnifiedLM(L.LightningModule):
         if datamodule is not None and hasattr(datamodule, "connect"):
             datamodule.connect(self.spec)
 
-    def heads(self, batch: dict) -> tuple[HeadOutput, HeadOutput]:
+    def heads(self, batch: Batch) -> tuple[HeadOutput, HeadOutput]:
         """Run the backbone once and both loss heads over their supervised positions."""
-        embeds = self.net.embed_mixed(batch["input_ids"], batch["image_mask"])
+        embeds = self.net.embed_mixed(batch.input_ids, batch.image_mask)
         embeds, mask, positions = backbone_inputs(embeds, batch, self.net)
         hidden, _ = self.net.backbone(embeds, mask, positions)
-        hidden = hidden.view(*batch["input_ids"].shape, -1)
-        index = batch["sample_index"]
-        text = weighted_token_ce(self.net.text_logits, hidden, batch["text_labels"], batch["text_weight"][index])
-        image = weighted_token_ce(self.net.image_logits, hidden, batch["image_labels"], batch["image_weight"][index])
+        hidden = hidden.view(*batch.input_ids.shape, -1)
+        text = weighted_token_ce(self.net.text_logits, hidden, batch.text_labels, batch.token_weights("text"))
+        image = weighted_token_ce(self.net.image_logits, hidden, batch.image_labels, batch.token_weights("image"))
         return text, image
 
-    def _global_counts(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def _global_counts(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Supervised tokens of the whole optimizer step: this rank's window, summed over ranks."""
-        if "window_text_tokens" in batch:
-            text, image = batch["window_text_tokens"], batch["window_image_tokens"]
+        if batch.window_tokens is not None:
+            text, image = batch.window_tokens
         elif self.trainer.accumulate_grad_batches > 1:
             raise RuntimeError(
                 "accumulate_grad_batches > 1 needs train batches stamped with their window's token counts: "
                 "wrap the train loader in unigen.data.windows.AccumulationWindows"
             )
         else:
-            text, image = supervised_counts(batch)
+            text, image = batch.supervised_tokens()
         counts = torch.stack([text, image]).to(self.device, torch.float32)
         counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
         return counts[0], counts[1]
@@ -108,7 +107,7 @@ class UnifiedLM(L.LightningModule):
             return None
         return (text.logits[at_switch].argmax(-1) == self.spec.boi_id).float().mean()
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         text, image = self.heads(batch)
         n_text, n_image = self._global_counts(batch)
         hp = self.hparams
@@ -116,7 +115,7 @@ class UnifiedLM(L.LightningModule):
         # Lightning divides by the accumulation steps and DDP/FSDP average over ranks: undo both,
         # the global token counts already normalise.
         loss = loss * self.trainer.accumulate_grad_batches * self.trainer.world_size
-        size = len(batch["keys"])
+        size = batch.num_samples
         loss_text = text.weighted_ce.detach() / text.tokens.clamp(min=1)
         loss_image = image.weighted_ce.detach() / image.tokens.clamp(min=1)
         self.log_dict(
@@ -129,12 +128,12 @@ class UnifiedLM(L.LightningModule):
             self.log("train/switch_acc", switch, batch_size=size, sync_dist=True)
         return loss
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         text, image = self.heads(batch)
         self.val_text.update(text.weighted_ce / text.tokens.clamp(min=1), weight=text.tokens)
         self.val_image.update(image.weighted_ce / image.tokens.clamp(min=1), weight=image.tokens)
         switch = self._switch_accuracy(text)
-        size = len(batch["keys"])
+        size = batch.num_samples
         if switch is not None:
             self.val_switch.update(switch, weight=(text.labels == self.spec.boi_id).sum())
             self.log("val/switch_acc", self.val_switch, batch_size=size)

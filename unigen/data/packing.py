@@ -1,23 +1,60 @@
-"""Sequence packing: several training sequences per row, with no attention across them.
+"""Row layouts of a batch: one right-padded row per sample, or several samples packed per row.
 
 A packed row concatenates samples; each sample's ``position_ids`` restart at 0. The backbone
 receives no 2-D padding mask, only those position ids, and transformers (>= 5) derives the
 attention from them: a block-diagonal causal mask for SDPA / eager, and the variable-length
-FlashAttention kernel when the packed rows are flattened into one (see :func:`backbone_inputs`).
-Trailing padding is its own segment (positions restarting at 0): causal attention means it never
-influences a real token, and its labels are ignored.
+FlashAttention kernel when the packed rows are flattened into one (see
+``unigen.models.inputs.backbone_inputs``). Trailing padding is its own segment (positions
+restarting at 0): causal attention means it never influences a real token, and its labels are ignored.
 
 Labels are aligned with positions and ``sample_index`` maps each token to its sample, so the loss
-heads and per-sample weights work on packed batches unchanged.
+heads and per-sample weights work on packed batches unchanged. ``unigen.data.batch.collate`` turns
+these rows into a :class:`~unigen.data.batch.Batch`.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import torch
 
 from unigen.data.sequence import Example
 from unigen.losses import IGNORE
-from unigen.models.base import UnifiedModel
+
+
+class Rows(NamedTuple):
+    """The (R, T) token tensors of a batch (see :class:`unigen.data.batch.Batch` for each field)."""
+
+    input_ids: torch.Tensor
+    image_mask: torch.Tensor
+    text_labels: torch.Tensor
+    image_labels: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    sample_index: torch.Tensor
+
+
+def pad_rows(examples: list[Example], pad_id: int) -> Rows:
+    """One right-padded row per sample."""
+    length = max(len(e.input_ids) for e in examples)
+    n = len(examples)
+
+    def padded(field: str, fill: int | bool, dtype: type) -> torch.Tensor:
+        rows = [getattr(e, field) for e in examples]  # numpy reads nested lists ~4x faster than torch
+        return torch.from_numpy(np.array([row + [fill] * (length - len(row)) for row in rows], dtype=dtype))
+
+    lengths = torch.tensor([len(e.input_ids) for e in examples])
+    attention_mask = (torch.arange(length)[None, :] < lengths[:, None]).long()
+    return Rows(
+        input_ids=padded("input_ids", pad_id, np.int64),
+        image_mask=padded("image_mask", False, np.bool_),
+        text_labels=padded("text_labels", IGNORE, np.int64),
+        image_labels=padded("image_labels", IGNORE, np.int64),
+        attention_mask=attention_mask,
+        position_ids=(attention_mask.cumsum(1) - 1).clamp(min=0),
+        sample_index=torch.arange(n)[:, None].expand(n, length).clone(),
+    )
 
 
 def plan_rows(lengths: list[int], max_len: int) -> list[list[int]]:
@@ -35,16 +72,12 @@ def plan_rows(lengths: list[int], max_len: int) -> list[list[int]]:
     return rows
 
 
-def pack(examples: list[Example], max_len: int, pad_id: int, pad_to_multiple_of: int = 8) -> dict:
-    """Pack ``examples`` into rows of at most ``max_len`` tokens; same keys as ``collate`` plus ``packed``.
+def pack_rows(examples: list[Example], max_len: int, pad_id: int, pad_to_multiple_of: int = 8) -> Rows:
+    """Pack ``examples`` into rows of at most ``max_len`` tokens (``sample_index`` keeps their order).
 
-    Per-sample fields (``text_weight``, ``image_weight``, ``rewards``, ``keys``, ``prompt_ids``)
-    keep the order of ``examples``. The row length is the longest row, rounded up to
-    ``pad_to_multiple_of``. ``attention_mask`` marks real tokens (for counting); the module must
-    not hand it to the backbone (it checks ``batch["packed"]``).
+    The row length is the longest row, rounded up to ``pad_to_multiple_of``. ``attention_mask``
+    marks real tokens (for counting); the backbone does not get it.
     """
-    if not examples:
-        raise ValueError("pack() needs at least one example")
     lengths = [len(e.input_ids) for e in examples]
     too_long = [(e.key, n) for e, n in zip(examples, lengths) if n > max_len]
     if too_long:
@@ -74,43 +107,4 @@ def pack(examples: list[Example], max_len: int, pad_id: int, pad_to_multiple_of:
             start = end
         attention_mask[r, :start] = 1
         position_ids[r, start:] = torch.arange(width - start)
-    names = sorted({name for e in examples for name in e.rewards})
-    n = len(examples)
-    return {
-        "input_ids": input_ids,
-        "image_mask": image_mask,
-        "text_labels": text_labels,
-        "image_labels": image_labels,
-        "attention_mask": attention_mask,
-        "position_ids": position_ids,
-        "sample_index": sample_index,
-        "text_weight": torch.ones(n),
-        "image_weight": torch.ones(n),
-        "rewards": {k: torch.tensor([e.rewards.get(k, float("nan")) for e in examples]) for k in names},
-        "keys": [e.key for e in examples],
-        "prompt_ids": [e.prompt_id for e in examples],
-        "packed": True,
-    }
-
-
-def padding_fraction(batch: dict) -> float:
-    """Share of the batch's token slots that hold padding."""
-    mask = batch["attention_mask"]
-    return 1.0 - float(mask.sum()) / mask.numel()
-
-
-def backbone_inputs(
-    embeds: torch.Tensor, batch: dict, net: UnifiedModel
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """(inputs_embeds, attention_mask, position_ids) for the backbone, packed or padded.
-
-    Packed batches pass no 2-D mask (transformers builds the block-diagonal mask from the position
-    ids); for FlashAttention they are flattened into one row, which selects its varlen kernel.
-    Reshape the hidden states back with ``hidden.view(batch["input_ids"].shape + (-1,))``.
-    """
-    if not batch.get("packed"):
-        return embeds, batch["attention_mask"], batch.get("position_ids")
-    positions = batch["position_ids"]
-    if net.attn_implementation.startswith("flash"):
-        return embeds.reshape(1, -1, embeds.shape[-1]), None, positions.reshape(1, -1)
-    return embeds, None, positions
+    return Rows(input_ids, image_mask, text_labels, image_labels, attention_mask, position_ids, sample_index)

@@ -19,13 +19,14 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from unigen.data.batch import Batch
 from unigen.data.windows import AccumulationWindows
 
 
 class ResumableBatches:
     """Shuffled (or ordered) micro-batches of a map-style dataset, stamped with accumulation windows."""
 
-    def __init__(self, dataset: Sequence, batch_size: int, collate_fn: Callable[[list], dict], trainer: L.Trainer,
+    def __init__(self, dataset: Sequence, batch_size: int, collate_fn: Callable[[list], Batch], trainer: L.Trainer,
                  shuffle: bool = True, seed: int = 0, num_workers: int = 0):
         if len(dataset) < batch_size:
             raise ValueError(f"{len(dataset)} training samples on this rank, fewer than one batch of {batch_size}")
@@ -50,7 +51,7 @@ class ResumableBatches:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.dataset), generator=generator).tolist()
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[Batch]:
         skip, self._resume_skip = self._resume_skip, None
         if skip is None:
             skip = 0

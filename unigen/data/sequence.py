@@ -1,4 +1,4 @@
-"""Build training sequences from trajectories, and collate them into padded batches.
+"""Build training sequences from trajectories (``unigen.data.batch.collate`` batches them).
 
 A sequence is ``[BOS] chat(prompt) reasoning [BOI] image ids [EOI] [EOS]``. Each position holds a
 text id or (``image_mask``) an image codebook id. Labels are aligned with positions (``labels[t]``
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from unigen.data.trajectory import MODES, Trajectory
 from unigen.losses import IGNORE
@@ -78,36 +77,3 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str) -> Example:
     # labels[t] is the target at t + 1 (labels aligned with positions)
     return Example(ids, image_mask, text_target[1:] + [IGNORE], image_target[1:] + [IGNORE], traj.key,
                    traj.prompt_id, rewards)
-
-
-def collate(examples: list[Example], pad_id: int) -> dict:
-    """Right-pad examples into a batch; one row per sample.
-
-    Token tensors are (B, T); ``sample_index`` maps every token to its sample so per-sample weights
-    (``text_weight``, ``image_weight``: (S,), set to 1 here and filled by the reward callback)
-    survive packing. ``rewards`` maps "<modality>/<name>" to (S,) values, NaN where absent.
-    """
-    length = max(len(e.input_ids) for e in examples)
-    n = len(examples)
-
-    def padded(field: str, fill: int | bool, dtype: type) -> torch.Tensor:
-        rows = [getattr(e, field) for e in examples]  # numpy reads nested lists ~4x faster than torch
-        return torch.from_numpy(np.array([row + [fill] * (length - len(row)) for row in rows], dtype=dtype))
-
-    lengths = torch.tensor([len(e.input_ids) for e in examples])
-    attention_mask = (torch.arange(length)[None, :] < lengths[:, None]).long()
-    names = sorted({name for e in examples for name in e.rewards})
-    return {
-        "input_ids": padded("input_ids", pad_id, np.int64),
-        "image_mask": padded("image_mask", False, np.bool_),
-        "text_labels": padded("text_labels", IGNORE, np.int64),
-        "image_labels": padded("image_labels", IGNORE, np.int64),
-        "attention_mask": attention_mask,
-        "position_ids": (attention_mask.cumsum(1) - 1).clamp(min=0),
-        "sample_index": torch.arange(n)[:, None].expand(n, length).clone(),
-        "text_weight": torch.ones(n),
-        "image_weight": torch.ones(n),
-        "rewards": {k: torch.tensor([e.rewards.get(k, float("nan")) for e in examples]) for k in names},
-        "keys": [e.key for e in examples],
-        "prompt_ids": [e.prompt_id for e in examples],
-    }

@@ -2,8 +2,8 @@
 
 The stages are plain generator functions for ``webdataset.DataPipeline``. A bad sample (or a cut
 short shard) either raises :class:`BadShardData` naming shard, key and reason, or becomes a skip
-marker ``{"__skip__": reason}`` that flows down the stream; the batching stage turns the markers
-into a ``skipped`` dict ({reason: count}) on the next batch it yields, so the counts leave the
+marker ``{"__skip__": reason}`` that flows down the stream; the batching stage counts the markers
+into the ``skipped`` field ({reason: count}) of the next batch it yields, so the counts leave the
 DataLoader worker processes with the data and the main process can log them.
 
 webdataset's own tar expander is not used: it reads with Python's streaming ``tarfile``, which
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import webdataset as wds
 
+from unigen.data.batch import Batch
 from unigen.data.sequence import BadSample, Example, build_example
 from unigen.data.shards import from_sample
 from unigen.data.tarstream import tar_members
@@ -119,18 +120,18 @@ def to_examples(samples: Iterable[dict[str, Any]], spec: TokenSpec, mode: str, p
             yield bad(policy, sample["__url__"], sample["__key__"], err.reason, str(err))
 
 
-def batches(items: Iterable[Example | dict], size: int, make_batch: Callable[[list[Example]], dict]
-            ) -> Iterator[dict]:
-    """Stage: examples -> batches of ``size`` (the last one partial), each with a ``skipped`` dict.
+def batches(items: Iterable[Example | dict], size: int, make_batch: Callable[[list[Example]], Batch]
+            ) -> Iterator[Batch]:
+    """Stage: examples -> batches of ``size`` (the last one partial), each with its ``skipped`` counts.
 
     One batch is held back so skips met after the last full batch still ride on a batch.
     """
     skipped: Counter[str] = Counter()
     pending: list[Example] = []
-    held: dict | None = None
+    held: Batch | None = None
 
-    def emit(batch: dict) -> dict:
-        batch["skipped"] = dict(skipped)
+    def emit(batch: Batch) -> Batch:
+        batch.skipped = dict(skipped)
         skipped.clear()
         return batch
 
@@ -153,31 +154,25 @@ def batches(items: Iterable[Example | dict], size: int, make_batch: Callable[[li
         log.warning("a data stream produced no batch; it skipped %s", dict(skipped))
 
 
-def _convert(value: Any, fn: Callable[[Any], Any]) -> Any:
-    if isinstance(value, dict):
-        return {k: _convert(v, fn) for k, v in value.items()}
-    return fn(value)
-
-
-def to_numpy(batch: dict) -> dict:
+def to_numpy(batch: Batch) -> Batch:
     """Tensors -> numpy arrays (same memory) for the trip out of a DataLoader worker.
 
     Numpy arrays travel pickled by value; every torch tensor would take its own shared-memory
     segment and file descriptor, which made worker transport ~3x slower than building the batch.
     """
-    return _convert(batch, lambda v: v.numpy() if isinstance(v, torch.Tensor) else v)
+    return batch.apply(lambda v: v.numpy() if isinstance(v, torch.Tensor) else v)
 
 
-def to_tensors(batch: dict) -> dict:
+def to_tensors(batch: Batch) -> Batch:
     """The inverse of :func:`to_numpy`, in the main process (no copy)."""
-    return _convert(batch, lambda v: torch.from_numpy(v) if isinstance(v, np.ndarray) else v)
+    return batch.apply(lambda v: torch.from_numpy(v) if isinstance(v, np.ndarray) else v)
 
 
 class FromWorkers:
     """Iterate a DataLoader whose workers send :func:`to_numpy` batches, yielding tensor batches."""
 
-    def __init__(self, loader: Iterable[dict]):
+    def __init__(self, loader: Iterable[Batch]):
         self.loader = loader
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[Batch]:
         return map(to_tensors, self.loader)

@@ -2,8 +2,8 @@
 
 The loss heads divide by the number of supervised tokens in the whole optimizer step. With
 ``accumulate_grad_batches = k`` that count spans k micro-batches, so the training loader is read
-one window ahead: every batch carries ``window_text_tokens`` / ``window_image_tokens`` (this rank's
-count over its window; the module sums them over ranks).
+one window ahead: every batch carries ``window_tokens`` (this rank's (text, image) counts over its
+window; the module sums them over ranks).
 """
 
 from __future__ import annotations
@@ -13,30 +13,25 @@ from itertools import islice
 
 import torch
 
-from unigen.losses import IGNORE
-
-
-def supervised_counts(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """(text, image) supervised-token counts of one batch."""
-    return (batch["text_labels"] != IGNORE).sum(), (batch["image_labels"] != IGNORE).sum()
+from unigen.data.batch import Batch
 
 
 class AccumulationWindows:
     """Iterate ``batches`` k at a time (Lightning's window alignment) and stamp each batch."""
 
-    def __init__(self, batches: Iterable[dict], k: int):
+    def __init__(self, batches: Iterable[Batch], k: int):
         if k < 1:
             raise ValueError(f"accumulation window must be >= 1, got {k}")
         self.batches, self.k = batches, k
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[Batch]:
         it = iter(self.batches)
         while window := list(islice(it, self.k)):
-            counts = [supervised_counts(b) for b in window]
+            counts = [b.supervised_tokens() for b in window]
             text = torch.stack([c[0] for c in counts]).sum()
             image = torch.stack([c[1] for c in counts]).sum()
             for batch in window:
-                batch["window_text_tokens"], batch["window_image_tokens"] = text, image
+                batch.window_tokens = (text, image)
                 yield batch
 
     def __len__(self) -> int:

@@ -62,7 +62,7 @@ class ModalityWeighting:
             raise ValueError(f"scheme '{self.scheme}' needs `rewards` (e.g. {{'image/vqa': 1.0}})")
         bad = [name for name in self.rewards if name.partition("/")[0] not in ("image", "text") or "/" not in name]
         if bad:
-            raise ValueError(f"reward names must be '<image|text>/<name>' (as stored in batch['rewards']), got {bad}")
+            raise ValueError(f"reward names must be '<image|text>/<name>' (as in a batch's rewards), got {bad}")
         if self.scheme == "filter" and self.top_fraction is None and self.threshold is None:
             raise ValueError("scheme 'filter' needs `top_fraction` and/or `threshold`")
         if self.top_fraction is not None and not 0 < self.top_fraction <= 1:
@@ -93,7 +93,7 @@ def group_indices(prompt_ids: list[str] | None, size: int, group: str) -> list[t
     if group == "batch":
         return [torch.arange(size)]
     if prompt_ids is None or len(prompt_ids) != size:
-        raise ValueError("group='prompt' needs batch['prompt_ids'] with one id per sample")
+        raise ValueError("group='prompt' needs the batch's prompt_ids, one per sample")
     groups: dict[str, list[int]] = {}
     for i, pid in enumerate(prompt_ids):
         groups.setdefault(pid, []).append(i)
