@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datamodules.trajectories import TrajectoryDataModule  # noqa: E402
-from unigen.data.synthetic import write_synthetic_shards  # noqa: E402
+from unigen.data.synthesize import write_synthetic_shards  # noqa: E402
 from unigen.data.tarstream import tar_members  # noqa: E402
 from unigen.models.loading import load_spec  # noqa: E402
 

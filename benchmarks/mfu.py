@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from packing import make_examples  # benchmarks/packing.py (scripts run as `python benchmarks/mfu.py`)
+from packed_batches import make_examples  # benchmarks/packed_batches.py (scripts run as `python benchmarks/mfu.py`)
 from callbacks.attention import unavailable_reason
 from unigen.data.batch import Batch, collate
 from unigen.data.sequence import Example

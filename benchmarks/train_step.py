@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from unigen.data.synthetic import synthetic_trajectories
+from unigen.data.synthesize import synthetic_trajectories
 from unigen.data.batch import collate
 from unigen.data.sequence import build_example
 from unigen.losses import combine

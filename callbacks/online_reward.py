@@ -18,8 +18,10 @@ import torch
 
 from unigen.data.batch import Batch
 from unigen.data.trajectory import Trajectory
-from unigen.models.base import UnifiedModel
-from unigen.rewards.base import RewardSpec, checked_values, target_modalities
+from unigen.models.unified import UnifiedModel
+from unigen.registry import Spec
+from unigen.rewards import REWARDS
+from unigen.rewards.contract import checked_values, target_modalities
 from unigen.rewards.images import with_decoded_png
 
 
@@ -56,14 +58,14 @@ def batch_trajectories(batch: Batch, model: UnifiedModel) -> list[Trajectory]:
 class OnlineReward(L.Callback):
     """Compute a reward on every training batch and store it in the batch's ``rewards``."""
 
-    def __init__(self, reward: RewardSpec, name: str = "online"):
+    def __init__(self, reward: Spec, name: str = "online"):
         """
         Args:
-            reward: any reward of the contract (``class_path`` + ``init_args``).
+            reward: any reward of the contract: a short name, an import path or ``{class_path, init_args}``.
             name: stored as "<modality>/<name>" in the batch's ``rewards``.
         """
-        self.reward, self.name = reward, name
-        self.modalities = target_modalities(reward, name)
+        self.reward, self.name = REWARDS.build(reward), name
+        self.modalities = target_modalities(self.reward, name)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Batch,
                              batch_idx: int) -> None:

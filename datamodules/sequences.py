@@ -10,7 +10,7 @@ import lightning as L
 from unigen.data.batch import Batch, collate
 from unigen.data.sequence import Example
 from unigen.data.trajectory import MODES
-from unigen.models.base import TokenSpec
+from unigen.models.unified import TokenSpec
 
 
 class SequenceDataModule(L.LightningDataModule):

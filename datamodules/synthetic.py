@@ -1,4 +1,4 @@
-"""In-memory synthetic trajectories (``unigen.data.synthetic``) as a DataModule: for smoke tests,
+"""In-memory synthetic trajectories (``unigen.data.synthesize``) as a DataModule: for smoke tests,
 equivalence tests (DDP, accumulation, packing) and recipes run without shards."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from datamodules.sequences import SequenceDataModule
 from unigen.data.resumable import ResumableBatches
 from unigen.data.sequence import Example, build_example
-from unigen.data.synthetic import synthetic_trajectories
+from unigen.data.synthesize import synthetic_trajectories
 
 
 class SyntheticDataModule(SequenceDataModule):

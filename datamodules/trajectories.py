@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from collections import Counter
 from functools import partial
@@ -46,7 +47,7 @@ class TrajectoryDataModule(SequenceDataModule):
         batches_per_epoch: int = 1000,
         on_bad_sample: str = "skip",
         pack_length: int | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ):
         """
         Args:
@@ -65,7 +66,7 @@ class TrajectoryDataModule(SequenceDataModule):
             on_bad_sample: ``skip`` (count and log per reason) | ``raise`` (name shard, key, reason).
             pack_length: pack each batch's samples into rows of at most this many tokens
                 (``unigen.data.packing``; at least the model's context); none: one padded row per sample.
-            seed: seed of the shard and sample shuffles.
+            seed: seed of the shard and sample shuffles; None: the run's ``seed_everything`` (0 without one).
         """
         super().__init__(batch_size, mode, pack_length)
         if on_bad_sample not in POLICIES:
@@ -82,9 +83,10 @@ class TrajectoryDataModule(SequenceDataModule):
     def pipeline(self, paths: list[str], train: bool) -> wds.DataPipeline:
         """shards -> (node, worker split) -> tar samples -> shuffle -> examples -> batches."""
         hp = self.hparams
-        rng = random.Random(hp.seed)
+        seed = hp.seed if hp.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+        rng = random.Random(seed)
         if train and hp.resampled:
-            stages: list[Any] = [wds.ResampledShards(paths, seed=hp.seed, deterministic=True)]
+            stages: list[Any] = [wds.ResampledShards(paths, seed=seed, deterministic=True)]
         else:
             stages = [wds.SimpleShardList(paths), wds.split_by_node, wds.split_by_worker]
             if train and hp.shardshuffle:

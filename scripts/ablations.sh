@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 root=${ABLATION_OUT:-outputs/ablations}
 run() { .venv/bin/python run.py loop --config configs/loop/shapes.yaml --seeds '[0,1,2]' --out "$root/$1-$2" \
-          --weighting "$1" --strategy "$2"; }
+          --fit.config "[configs/shapes/post_train.yaml, configs/shapes/weight_$1.yaml]" --target.strategy "$2"; }
 for weighting in none text image both; do run "$weighting" targeted; done
 for strategy in broad benchmark_aligned; do run both "$strategy"; done
-.venv/bin/python -c "from pathlib import Path; from unigen.worlds.shapes.report import ablation_table as t; \
+.venv/bin/python -c "from pathlib import Path; from unigen.pipeline.report import ablation_table as t; \
 print(t(Path('$root')))" | tee "$root/table.md"

@@ -4,9 +4,9 @@ import io
 
 from PIL import Image
 
-from unigen.benchmarks.evaluation import write_prompt
-from unigen.benchmarks.layouts import layout_for
-from unigen.benchmarks.records import SampleOutput
+from unigen.evals.runner import write_prompt
+from unigen.evals.layouts import layout_for
+from unigen.evals.records import SampleOutput
 
 SIZE = 8
 COLORS = [(250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 0), (0, 250, 250), (250, 0, 250), (90, 40, 10),

@@ -13,7 +13,7 @@ from datamodules.synthetic import SyntheticDataModule
 from unigen.data.batch import TENSOR_FIELDS, Batch, collate
 from unigen.data.sequence import build_example
 from unigen.data.stream import to_numpy, to_tensors
-from unigen.data.synthetic import synthetic_trajectories
+from unigen.data.synthesize import synthetic_trajectories
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -5,15 +5,14 @@ import json
 import pytest
 from PIL import Image
 
-from benchmark_assets import ASSETS, real_geneval
+from benchmark_assets import ASSETS, load, real_geneval
 from official_discovery import (dpg_tiles, geneval_correct_without_detections, geneval_images, geneval_summary,
                                 oneig_tiles, t2i_compbench_images, wise_missing)
 from layout_samples import COLORS, SIZE, samples, write_all
-from unigen.benchmarks import load_benchmark
-from unigen.benchmarks.evaluation import write_prompt
-from unigen.benchmarks.layouts import layout_for
-from unigen.benchmarks.records import finished_indices, read_records
-from unigen.benchmarks.summary import PLACEHOLDER_RGB
+from unigen.evals.runner import write_prompt
+from unigen.evals.layouts import layout_for
+from unigen.evals.records import finished_indices, read_records
+from unigen.evals.summary import PLACEHOLDER_RGB
 
 def _color(image: Image.Image):
     lo, hi = zip(*image.convert("RGB").getextrema())
@@ -24,7 +23,7 @@ def _color(image: Image.Image):
 def test_geneval_layout_is_found_complete_and_failures_count_in_its_summary(tmp_path):
     path = real_geneval()
     raw_lines = path.read_bytes().split(b"\n")
-    bench = load_benchmark("geneval", path)
+    bench = load("geneval", path)
     layout = layout_for("geneval")
     for index in (0, 300, 552):
         write_prompt(tmp_path, bench, layout, index, samples(4, missing={1, 3}), SIZE)
@@ -51,7 +50,7 @@ def test_geneval_layout_is_found_complete_and_failures_count_in_its_summary(tmp_
 
 
 def test_dpg_layout_is_a_2x2_grid_per_item_in_crop_order(tmp_path):
-    bench = load_benchmark("dpg_bench", ASSETS / "dpg_prompts")
+    bench = load("dpg_bench", ASSETS / "dpg_prompts")
     write_all(tmp_path, bench, 4, missing={2})
     tiles = dpg_tiles(tmp_path / "images", {r.id for r in bench.prompts}, pic_num=4, resolution=SIZE)
     assert sorted(tiles) == ["diffusion01", "toy001", "toy002"]
@@ -66,7 +65,7 @@ def test_dpg_layout_is_a_2x2_grid_per_item_in_crop_order(tmp_path):
 
 
 def test_t2i_compbench_layout_numbers_images_like_the_official_generator(tmp_path):
-    bench = load_benchmark("t2i_compbench", ASSETS / "t2i_compbench")
+    bench = load("t2i_compbench", ASSETS / "t2i_compbench")
     write_all(tmp_path, bench, 3, missing={1})
     color = t2i_compbench_images(tmp_path / "color")
     teapot, scarf = "a blue teapot and a yellow cup", "a green scarf on a white chair"
@@ -80,7 +79,7 @@ def test_t2i_compbench_layout_numbers_images_like_the_official_generator(tmp_pat
 
 
 def test_wise_layout_one_image_folder_per_sample(tmp_path):
-    bench = load_benchmark("wise", ASSETS / "wise")
+    bench = load("wise", ASSETS / "wise")
     write_all(tmp_path, bench, 2, missing={1})
     ids = [r.metadata["prompt_id"] for r in bench.prompts]
     assert ids == [1, 2, 641]
@@ -92,21 +91,21 @@ def test_wise_layout_one_image_folder_per_sample(tmp_path):
 
 @pytest.mark.parametrize("k,grid", [(4, (2, 2)), (3, (3, 1)), (1, (1, 1))])
 def test_oneig_layout_grids_per_class_folder(tmp_path, k, grid):
-    bench = load_benchmark("oneig", ASSETS)
+    bench = load("oneig", ASSETS)
     write_all(tmp_path, bench, k, missing={1} if k > 1 else set())
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["anime", "object", "text"]
     objects = oneig_tiles(tmp_path / "images", "object", "unigen", ["000", "001"], grid)
     expected = [COLORS[j] if j != 1 or k == 1 else PLACEHOLDER_RGB for j in range(k)]
     assert [_color(t) for t in objects["001"]] == expected          # grey failures are kept, never dropped
     assert len(oneig_tiles(tmp_path / "images", "text", "unigen", ["000"], grid)["000"]) == k
-    zh = load_benchmark("oneig_zh", ASSETS)
+    zh = load("oneig_zh", ASSETS)
     write_all(tmp_path / "zh", zh, k)
     assert len(oneig_tiles(tmp_path / "zh" / "images", "multilingualism", "unigen", ["000"], grid)["000"]) == k
     assert 'MODE=ZH' in layout_for("oneig_zh").scoring("/out", zh, k, SIZE)
 
 
 def test_rewriting_a_prompt_replaces_its_files_and_record(tmp_path):
-    bench = load_benchmark("geneval", ASSETS / "geneval_mini.jsonl")
+    bench = load("geneval", ASSETS / "geneval_mini.jsonl")
     layout = layout_for("geneval")
     write_prompt(tmp_path, bench, layout, 2, samples(2, missing={0}), SIZE)
     write_prompt(tmp_path, bench, layout, 2, samples(2), SIZE)

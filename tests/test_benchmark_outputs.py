@@ -4,7 +4,7 @@ import json
 import pytest
 from PIL import Image
 
-from unigen.benchmarks.summary import image_grid, markdown_table, summarize, write_summary
+from unigen.evals.summary import image_grid, markdown_table, summarize, write_summary
 
 
 def _png(color) -> bytes:
@@ -56,7 +56,8 @@ def test_write_summary_and_grid(tmp_path):
 
 
 def test_color_match_scores_decoded_pixels():
-    from unigen.benchmarks.scorers import ColorMatch, resolve_scorer
+    from unigen.rewards import REWARDS
+    from unigen.rewards.color_match import ColorMatch
     from unigen.data.trajectory import Trajectory
 
     blue = {"include": [{"class": "cup", "count": 1, "color": "blue"}]}
@@ -70,17 +71,18 @@ def test_color_match_scores_decoded_pixels():
              Trajectory("q", 0, "a blue cup", metadata=blue, png=None),
              Trajectory("r", 0, "a cup", metadata={"include": [{"class": "cup", "count": 1}]}, png=_png("red"))]
     assert ColorMatch()(trajs) == [1.0, 0.0, 0.0, None]
-    assert isinstance(resolve_scorer("color_match"), ColorMatch)
-    assert isinstance(resolve_scorer("unigen.benchmarks.scorers:ColorMatch"), ColorMatch)
-    assert resolve_scorer("none") is None
-    assert isinstance(resolve_scorer({"class_path": "unigen.benchmarks.scorers.ColorMatch"}), ColorMatch)
-    with pytest.raises(ValueError, match="unknown scorer 'vqa'"):
-        resolve_scorer("vqa")
+    assert isinstance(REWARDS.build("color_match"), ColorMatch)
+    assert isinstance(REWARDS.build("unigen.rewards.color_match.ColorMatch"), ColorMatch)
+    assert isinstance(REWARDS.build({"class_path": "color_match"}), ColorMatch)
+    with pytest.raises(ValueError, match="unknown reward 'vqa'; short names: .*color_match"):
+        REWARDS.build("vqa")
+    with pytest.raises(ValueError, match="reward 'nowhere.Reward': cannot import 'nowhere.Reward'"):
+        REWARDS.build({"class_path": "nowhere.Reward", "init_args": {}})
 
 
 def test_failures_are_scored_as_the_placeholder_and_never_earn_credit():
-    from unigen.benchmarks.evaluation import score_samples
-    from unigen.benchmarks.scorers import ColorMatch
+    from unigen.evals.runner import score_samples
+    from unigen.rewards.color_match import ColorMatch
     from unigen.data.trajectory import Trajectory
 
     seen = []

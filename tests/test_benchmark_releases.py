@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmark_assets import load
 from official_discovery import dpg_tiles, geneval_images, oneig_tiles, t2i_compbench_images, wise_missing
 from layout_samples import SIZE, write_all
-from unigen.benchmarks import load_benchmark
-from unigen.benchmarks.layouts.oneig import CLASSES
+from unigen.evals.layouts.oneig import CLASSES
 
 ROOT = Path(os.environ.get("UNIGEN_BENCHMARK_RELEASES", "/nonexistent"))
 pytestmark = pytest.mark.skipif(not ROOT.is_dir(), reason="set UNIGEN_BENCHMARK_RELEASES to the official clones")
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not ROOT.is_dir(), reason="set UNIGEN_BENCHMARK_
 
 def test_geneval_release(tmp_path):
     path = ROOT / "geneval" / "prompts" / "evaluation_metadata.jsonl"
-    bench = load_benchmark("geneval", path)
+    bench = load("geneval", path)
     raw = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(bench.prompts) == len(raw) == 553
     assert [r.prompt for r in bench.prompts] == [x["prompt"] for x in raw]
@@ -38,7 +38,7 @@ def test_geneval_release(tmp_path):
 
 def test_dpg_bench_release(tmp_path):
     folder = ROOT / "ELLA" / "dpg_bench" / "prompts"
-    bench = load_benchmark("dpg_bench", folder)
+    bench = load("dpg_bench", folder)
     raw = {p.stem: p.read_bytes() for p in folder.glob("*.txt")}
     assert len(bench.prompts) == len(raw) == 1065
     assert all(r.prompt.encode("utf-8") == raw[r.id] for r in bench.prompts)
@@ -48,7 +48,7 @@ def test_dpg_bench_release(tmp_path):
 
 def test_t2i_compbench_release(tmp_path):
     folder = ROOT / "T2I-CompBench" / "examples" / "dataset"
-    bench = load_benchmark("t2i_compbench", folder)
+    bench = load("t2i_compbench", folder)
     assert len(bench.prompts) == 2400
     for file in sorted(folder.glob("*_val.txt")):
         category = file.name.removesuffix("_val.txt")
@@ -64,7 +64,7 @@ def test_t2i_compbench_release(tmp_path):
 
 def test_wise_release(tmp_path):
     folder = ROOT / "WISE" / "data_verified"
-    bench = load_benchmark("wise", folder)
+    bench = load("wise", folder)
     merged = json.loads((folder / "merge.json").read_text())
     assert len(bench.prompts) == len(merged) == 1000
     assert [(r.metadata["prompt_id"], r.prompt) for r in bench.prompts] == sorted(
@@ -76,7 +76,7 @@ def test_wise_release(tmp_path):
 @pytest.mark.parametrize("name,file,column,count", [("oneig", "OneIG-Bench.csv", "prompt_en", 1120),
                                                     ("oneig_zh", "OneIG-Bench-ZH.csv", "prompt_cn", 1320)])
 def test_oneig_release(tmp_path, name, file, column, count):
-    bench = load_benchmark(name, ROOT / "OneIG-Benchmark")
+    bench = load(name, ROOT / "OneIG-Benchmark")
     with open(ROOT / "OneIG-Benchmark" / file, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(bench.prompts) == len(rows) == count

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from unigen.cli import PIPELINE_COMMANDS, main
+from unigen.cli import COMMANDS, main
 from unigen.models.loading import resolve_config
 
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
@@ -33,7 +33,7 @@ def test_config_parses(path: Path, tmp_path, monkeypatch, capsys):
         assert not pretrained and config.model_type == "janus" and tokenizer is not None
         return
     raw = yaml.safe_load(path.read_text()) or {}
-    if kind in PIPELINE_COMMANDS:
+    if kind in COMMANDS.short_names:
         argv = [kind, "--config", str(path), "--print_config"]
     else:
         stacked = isinstance(raw.get("model"), dict) and "class_path" in raw["model"]

@@ -5,7 +5,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from benchmark_assets import ASSETS
-from callbacks.evaluation import BenchmarkEvaluation
+from callbacks.periodic_eval import BenchmarkEvaluation
 from datamodules.synthetic import SyntheticDataModule
 from unigen.generation import SamplingConfig
 from unigen.module import UnifiedLM
@@ -15,7 +15,8 @@ KEYS = {"eval/geneval/colors", "eval/geneval/overall", "eval/geneval/switch_rate
 
 
 def _callback(**kw):
-    return BenchmarkEvaluation("geneval", str(ASSETS / "geneval_mini.jsonl"), max_prompts=5, samples_per_prompt=2,
+    return BenchmarkEvaluation({"class_path": "geneval", "init_args": {"path": str(ASSETS / "geneval_mini.jsonl")}},
+                               max_prompts=5, samples_per_prompt=2,
                                sampling=SamplingConfig(max_reasoning_tokens=4), **kw)
 
 

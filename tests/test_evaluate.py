@@ -9,7 +9,7 @@ from PIL import Image
 
 from benchmark_assets import ASSETS
 from official_discovery import geneval_correct_without_detections, geneval_images, geneval_summary, oneig_tiles
-from unigen.benchmarks.summary import PLACEHOLDER_RGB
+from unigen.evals.summary import PLACEHOLDER_RGB
 from unigen.cli import main as run
 
 MINI = ASSETS / "geneval_mini.jsonl"
@@ -17,8 +17,8 @@ MINI = ASSETS / "geneval_mini.jsonl"
 
 def _evaluate(outdir, *extra, path=MINI, benchmark="geneval"):
     torch.manual_seed(0)  # a preset's random weights come from the global RNG: the same model each call
-    run(["evaluate", "--model", "janus-micro", "--benchmark", benchmark, "--benchmark_path", str(path),
-         "--outdir", str(outdir), "--samples_per_prompt", "2", "--batch_prompts", "3",
+    spec = json.dumps({"class_path": benchmark, "init_args": {"path": str(path)}})
+    run(["evaluate", "--model", "janus-micro", "--benchmark", spec, "--outdir", str(outdir), "--samples_per_prompt", "2", "--batch_prompts", "3",
          "--sampling.max_reasoning_tokens", "48", *extra])
 
 
@@ -63,7 +63,7 @@ def test_unified_run_counts_unswitched_samples_as_failures_in_genevals_summary(t
     _evaluate(out)
     assert (out / "records" / "00001.json").stat().st_mtime_ns == kept
     assert _tree(out) == before
-    with pytest.raises(ValueError, match=r"run.json was written with other settings \(samples_per_prompt differ\)"):
+    with pytest.raises(ValueError, match=r"holds a run with different \['samples_per_prompt'\]"):
         _evaluate(out, "--samples_per_prompt", "3")
 
 
@@ -106,7 +106,7 @@ def test_overlong_prompts_are_counted_failures_or_refused_up_front(tmp_path):
     path.write_text("\n".join([lines[0], json.dumps(long), lines[2]]) + "\n")
     with pytest.raises(ValueError, match=r"1 of 3 prompts do not fit the model's context of 256 tokens .*index 1"):
         _evaluate(tmp_path / "raise", "--overlong", "raise", path=path)
-    assert not (tmp_path / "raise").exists()                     # nothing written, not even run.json
+    assert not (tmp_path / "raise" / "records").exists()            # nothing drawn or written
     _evaluate(tmp_path / "skip", path=path)
     summary = json.loads((tmp_path / "skip" / "summary.json").read_text())
     assert summary["failures"]["prompt_too_long"] == 2 and summary["prompts"]["finished"] == 3

@@ -17,7 +17,7 @@ from datamodules.synthetic import SyntheticDataModule
 from unigen.checkpoints import load_unified
 from unigen.cli import main as run_main
 from unigen.export import CheckpointError, export_checkpoint
-from unigen.models.janus import janus_chat_template
+from unigen.models.janus.adapter import janus_chat_template
 from unigen.models.loading import load_model, load_spec
 from unigen.module import UnifiedLM
 

@@ -6,7 +6,7 @@ from PIL import Image
 from transformers import Owlv2Config, Owlv2ForObjectDetection
 
 from unigen.data.trajectory import Trajectory
-from unigen.models.tokenizer import byte_level_tokenizer
+from unigen.models.janus.tokenizer import byte_level_tokenizer
 from unigen.rewards.geneval import GenEvalScore, nms
 from unigen.rewards.geneval_rules import Detection, check_requirements, classify_color, relations
 from unigen.rewards.images import png_bytes

@@ -13,7 +13,7 @@ from callbacks.reward_weighting import RewardWeighting
 from datamodules.trajectories import TrajectoryDataModule
 from unigen.cli import main
 from unigen.module import UnifiedLM
-from unigen.data.synthetic import write_synthetic_shards
+from unigen.data.synthesize import write_synthetic_shards
 from unigen.rewards.images import pil_images
 from unigen.rewards.weighting import ModalityWeighting
 
@@ -84,7 +84,7 @@ def test_batch_trajectories_same_from_padded_and_packed_batches():
     from callbacks.online_reward import batch_trajectories
     from unigen.data.batch import collate
     from unigen.data.sequence import build_example
-    from unigen.data.synthetic import synthetic_trajectories
+    from unigen.data.synthesize import synthetic_trajectories
     from unigen.models.loading import load_model
 
     model = load_model("janus-micro")

@@ -3,7 +3,7 @@
 import torch
 
 from callbacks.reward_weighting import apply_weights
-from unigen.data.synthetic import synthetic_trajectories
+from unigen.data.synthesize import synthetic_trajectories
 from unigen.data.batch import collate
 from unigen.data.sequence import build_example
 from unigen.module import UnifiedLM

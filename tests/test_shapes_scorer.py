@@ -15,7 +15,7 @@ from unigen.worlds.shapes.plan import PlanError, PlanItem, format_plan, make_pla
 from unigen.files import png_bytes
 from unigen.worlds.shapes.render import draw, from_png, layout, render
 from unigen.worlds.shapes.rewards import PlanReward, ShapesImageReward
-from unigen.worlds.shapes.scorer import ShapesJudge
+from unigen.worlds.shapes.judge import ShapesJudge
 from unigen.worlds.shapes.vocab import CATEGORIES
 
 FLIP = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}

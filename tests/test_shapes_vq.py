@@ -10,10 +10,10 @@ import torch
 from transformers import AutoTokenizer
 
 from unigen.models.loading import load_model, load_spec
-from unigen.worlds.shapes.commands import round_trip_acceptance
+from unigen.worlds.shapes.build import round_trip_acceptance
 from unigen.worlds.shapes.dataset import world_model
 from unigen.worlds.shapes.plan import format_plan, make_plan
-from unigen.worlds.shapes.tokenizer import shapes_tokenizer
+from unigen.worlds.shapes.text_tokenizer import shapes_tokenizer
 from unigen.worlds.shapes.grammar import sample_prompts
 from unigen.worlds.shapes.vocab import WORDS
 from unigen.worlds.shapes.vq import fit_vq, load_vq, render_set, save_vq, to_images, to_pixels
@@ -27,7 +27,7 @@ def test_committed_vq_round_trip_is_accepted_by_the_judge():
 
 def test_fit_vq_learns_and_stores_a_consistent_codebook(tmp_path):
     torch.manual_seed(0)
-    vq = load_model("shapes-janus").hf.model.vqmodel
+    vq = load_model("shapes-janus").vq
     images = render_set(8, 32, seed=0)
     pixels = to_pixels(images)
 
@@ -43,7 +43,7 @@ def test_fit_vq_learns_and_stores_a_consistent_codebook(tmp_path):
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-5)
     path = tmp_path / "vq.safetensors"
     save_vq(vq, path)
-    fresh = load_model("shapes-janus").hf.model.vqmodel
+    fresh = load_model("shapes-janus").vq
     load_vq(fresh, path)
     with torch.no_grad():
         assert torch.equal(fresh.encode(pixels).image_tokens, vq.half().float().encode(pixels).image_tokens)

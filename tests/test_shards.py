@@ -14,7 +14,7 @@ from unigen.data.sequence import BadSample
 from unigen.data.shards import (
     finished_shards, from_sample, read_shard, shard_name, to_sample, write_planned_shards, write_shard,
 )
-from unigen.data.synthetic import synthetic_trajectories
+from unigen.data.synthesize import synthetic_trajectories
 from unigen.data.trajectory import Trajectory
 
 

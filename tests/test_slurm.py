@@ -12,7 +12,7 @@ import pytest
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 
 from datamodules.synthetic import SyntheticDataModule
-from unigen.data.synthetic import synthetic_trajectories
+from unigen.data.synthesize import synthetic_trajectories
 from tests.scale_helpers import REPO
 from unigen.cli import UnigenCLI
 from unigen.module import UnifiedLM

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from benchmark_assets import real_geneval
-from unigen.benchmarks.targeting import allocate, check_no_overlap, merged_failure_rates, normalise
+from unigen.evals.targeting import allocate, check_no_overlap, merged_failure_rates, normalise
 from unigen.cli import main as run
 from unigen.data.prompts import PromptRecord, read_prompts
 
@@ -17,6 +17,14 @@ def test_allocation_follows_failure_rates_with_a_floor():
     assert sum(allocate({"a": 0.13, "b": 0.71, "c": 0.05}, 3500, 0.05).values()) == 3500
     with pytest.raises(ValueError, match="exceeds the budget"):
         allocate({"a": 1, "b": 1, "c": 1}, 10, floor=0.5)
+
+
+def _geneval() -> str:
+    return json.dumps({"class_path": "geneval", "init_args": {"path": str(real_geneval())}})
+
+
+def _templates(vocabulary) -> str:
+    return json.dumps({"class_path": "templates", "init_args": {"vocabulary": str(vocabulary)}})
 
 
 def _summary(tmp_path, name, scores):
@@ -47,7 +55,7 @@ def test_run_target_writes_allocated_new_prompts(tmp_path):
     summary = _summary(tmp_path, "s", {"counting": 0.25, "position": 0.55, "colors": 0.95, "single_object": 1.0})
     out = tmp_path / "targeted.jsonl"
     run(["target", "--strategy", "targeted", "--summaries", f"[{summary}]", "--budget", "60", "--floor", "0.05",
-         "--benchmark_path", str(real_geneval()), "--out", str(out)])
+         "--benchmark", _geneval(), "--out", str(out)])
     records = read_prompts(out)
     by_cat = {c: [r for r in records if r.category == c] for c in ("counting", "position", "colors", "single_object")}
     # m = 3 each, rest 48 over failure rates 0.75/0.45/0.05/0 -> 28.8/17.28/1.92/0 -> 32, 20, 5, 3 (+1 remainder)
@@ -65,7 +73,7 @@ def test_run_target_writes_allocated_new_prompts(tmp_path):
 
 def test_benchmark_aligned_follows_benchmark_mix_without_copying(tmp_path):
     out = tmp_path / "aligned.jsonl"
-    run(["target", "--strategy", "benchmark_aligned", "--budget", "100", "--benchmark_path", str(real_geneval()),
+    run(["target", "--strategy", "benchmark_aligned", "--budget", "100", "--benchmark", _geneval(),
          "--out", str(out), "--seed", "1"])
     records = read_prompts(out)
     counts = {c: sum(r.category == c for r in records) for c in ("single_object", "two_object", "counting",
@@ -84,7 +92,7 @@ def test_broad_mix_and_custom_vocabulary(tmp_path):
     vocab = tmp_path / "vocab.yaml"
     vocab.write_text("objects: [kettle, lantern, violin]\ncolors: [teal, amber]\n")
     out = tmp_path / "broad.jsonl"
-    run(["target", "--strategy", "broad", "--budget", "20", "--vocabulary", str(vocab), "--out", str(out)])
+    run(["target", "--strategy", "broad", "--budget", "20", "--prompts", _templates(vocab), "--out", str(out)])
     records = read_prompts(out)
     assert [sum(r.category == c for r in records) for c in ("single_object", "two_object", "colors")] == [7, 5, 3]
     words = {w for r in records for item in r.metadata["include"] for w in (item["class"], item.get("color"))}
@@ -99,7 +107,7 @@ def test_targeted_refuses_unknown_category_and_tiny_vocabulary(tmp_path):
     vocab.write_text("objects: [kettle]\n")
     summary = _summary(tmp_path, "s2", {"single_object": 0.3})
     with pytest.raises(ValueError, match=r"\[.single_object.\].*vocabulary is too small"):
-        run(["target", "--summaries", f"[{summary}]", "--budget", "10", "--vocabulary", str(vocab),
+        run(["target", "--summaries", f"[{summary}]", "--budget", "10", "--prompts", _templates(vocab),
              "--out", str(tmp_path / "x.jsonl")])
 
 
@@ -108,8 +116,8 @@ def test_exhausted_category_moves_its_shortfall_when_not_targeted(tmp_path):
     vocab.write_text("objects: [kettle, lantern, violin]\ncolors: [teal, amber, red]\n")
     out = tmp_path / "aligned.jsonl"
     # geneval mix over 40: single_object gets 6 but only 3 new "a photo of a X" exist
-    run(["target", "--strategy", "benchmark_aligned", "--budget", "40", "--vocabulary", str(vocab),
-         "--benchmark_path", str(real_geneval()), "--out", str(out)])
+    run(["target", "--strategy", "benchmark_aligned", "--budget", "40", "--prompts", _templates(vocab),
+         "--benchmark", _geneval(), "--out", str(out)])
     records = read_prompts(out)
     assert len(records) == 40 and len({r.prompt for r in records}) == 40
     assert sum(r.category == "single_object" for r in records) == 3

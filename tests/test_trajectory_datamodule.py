@@ -15,7 +15,7 @@ import webdataset as wds
 from datamodules.trajectories import TrajectoryDataModule
 from unigen.data.shards import to_sample, write_shard
 from unigen.data.stream import BadShardData, expand_shards
-from unigen.data.synthetic import synthetic_trajectories, write_synthetic_shards
+from unigen.data.synthesize import synthetic_trajectories, write_synthetic_shards
 from unigen.models.loading import load_spec
 
 SPEC = load_spec("janus-micro")  # 16 image ids, codebook 64, max_seq_len 256

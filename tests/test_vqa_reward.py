@@ -7,9 +7,10 @@ from transformers import CLIPImageProcessor, LlavaConfig, LlavaForConditionalGen
 
 from unigen.data.trajectory import Trajectory
 from unigen.models.loading import load_model
-from unigen.models.tokenizer import byte_level_tokenizer
+from unigen.models.janus.tokenizer import byte_level_tokenizer
 from unigen.rewards.images import png_bytes
-from unigen.rewards.vqa import UnifiedJudge, VLMJudge, VQAScore
+from unigen.models.janus.judge import UnifiedJudge
+from unigen.rewards.vqa import VLMJudge, VQAScore
 
 CHAT = ("{% for m in messages %}<|User|>: {% for c in m['content'] %}{% if c['type'] == 'image' %}"
         "<image_placeholder>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 from unigen.models.loading import load_model
 
 

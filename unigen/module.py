@@ -12,7 +12,7 @@ from torchmetrics import MeanMetric
 
 from unigen.data.batch import Batch
 from unigen.losses import HeadOutput, combine, weighted_token_ce
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 from unigen.models.inputs import backbone_inputs
 from unigen.models.loading import load_model, load_spec
 from unigen.optim import adamw, warmup_cosine

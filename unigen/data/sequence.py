@@ -13,7 +13,7 @@ import numpy as np
 
 from unigen.data.trajectory import MODES, Trajectory
 from unigen.losses import IGNORE
-from unigen.models.base import TokenSpec
+from unigen.models.unified import TokenSpec
 
 
 class BadSample(ValueError):

@@ -27,7 +27,7 @@ from unigen.data.batch import Batch
 from unigen.data.sequence import BadSample, Example, build_example
 from unigen.data.shards import from_sample
 from unigen.data.tarstream import tar_members
-from unigen.models.base import TokenSpec
+from unigen.models.unified import TokenSpec
 
 log = logging.getLogger(__name__)
 

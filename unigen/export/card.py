@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from unigen.models.base import TokenSpec
+from unigen.models.unified import TokenSpec
 
 USAGE = '''```python
 import torch

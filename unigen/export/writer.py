@@ -26,7 +26,7 @@ from unigen.export.checkpoint import (
     is_sharded_checkpoint,
     read_checkpoint,
 )
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 log = logging.getLogger(__name__)
 

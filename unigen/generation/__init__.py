@@ -2,6 +2,6 @@
 
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.sampler import sample
-from unigen.generation.trajectories import generate_trajectories, sample_seed
+from unigen.generation.rollouts import generate_trajectories, sample_seed
 
 __all__ = ["SampleResult", "SamplingConfig", "generate_trajectories", "sample", "sample_seed"]

@@ -13,7 +13,7 @@ import torch
 
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.pick import IMAGE_STREAM, TEXT_STREAM, NoiseBlocks, choose, guide
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 TEXT, IMAGE, DONE = 0, 1, 2
 STOP_NONE, STOP_IMAGE, STOP_EOS, STOP_LIMIT = 0, 1, 2, 3

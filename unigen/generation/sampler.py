@@ -16,7 +16,7 @@ import torch
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.pick import row_keys
 from unigen.generation.rows import RowStates
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 
 def prompt_ids(model: UnifiedModel, prompt: str, config: SamplingConfig) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from unigen.data.batch import Batch
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 
 def backbone_inputs(

@@ -6,6 +6,9 @@ A source is one of:
   init, e.g. for meta-device builds or from-scratch runs; an optional ``tokenizer`` key names a
   tokenizer folder;
 - a folder in transformers format (a real checkpoint or a unigen export): ``from_pretrained``.
+
+The config's ``model_type`` picks the adapter in ``MODELS`` (an architecture YAML may name an
+adapter of your own by import path instead).
 """
 
 from __future__ import annotations
@@ -15,22 +18,23 @@ from typing import Any
 
 import torch
 import yaml
-from transformers import AutoConfig, JanusConfig, JanusForConditionalGeneration
+from transformers import AutoConfig
 
-from unigen.models.base import TokenSpec, UnifiedModel
-from unigen.models.janus import JanusUnified, janus_token_spec, load_janus_tokenizer
-from unigen.models.presets import build_preset
-from unigen.models.tokenizer import byte_level_tokenizer
+from unigen.models.janus.presets import build_preset
+from unigen.models.unified import TokenSpec, UnifiedModel
+from unigen.registry import Registry
 
-ADAPTERS = {"janus": (JanusConfig, JanusForConditionalGeneration, JanusUnified, janus_token_spec)}
-"""model_type -> (config class, HF model class, unigen adapter, spec builder). Emu3 / Chameleon
+MODELS = Registry("model adapter", {"janus": "unigen.models.janus.adapter.JanusUnified"})
+"""transformers ``model_type`` -> adapter class (a :class:`UnifiedModel` with ``config_class``,
+``hf_class``, ``token_spec``, ``load_tokenizer`` and ``default_tokenizer``). Emu3 / Chameleon
 adapters register here."""
 
 
-def _adapter(model_type: str, source: str):
-    if model_type not in ADAPTERS:
-        raise ValueError(f"model '{source}' has model_type '{model_type}'; unigen supports {sorted(ADAPTERS)}")
-    return ADAPTERS[model_type]
+def adapter_class(model_type: str, source: str) -> type[UnifiedModel]:
+    """The adapter of a ``model_type`` (a short name of ``MODELS`` or an import path)."""
+    if model_type not in MODELS.short_names and "." not in model_type:
+        raise ValueError(f"model '{source}' has model_type '{model_type}'; unigen supports {sorted(MODELS.short_names)}")
+    return MODELS.locate(model_type)
 
 
 def resolve_config(source: str) -> tuple[Any, Any, bool]:
@@ -38,17 +42,16 @@ def resolve_config(source: str) -> tuple[Any, Any, bool]:
     path = Path(source)
     if path.is_dir():
         config = AutoConfig.from_pretrained(source)
-        _adapter(config.model_type, source)
-        return config, load_janus_tokenizer(source), True
+        return config, adapter_class(config.model_type, source).load_tokenizer(source), True
     if path.suffix in {".yaml", ".yml"}:
         if not path.is_file():
             raise FileNotFoundError(f"model config file '{source}' does not exist")
         raw = yaml.safe_load(path.read_text()) or {}
         model_type = raw.pop("model_type", "janus")
         tokenizer_path = raw.pop("tokenizer", None)
-        config_cls = _adapter(model_type, source)[0]
-        config = config_cls(**raw)
-        tokenizer = load_janus_tokenizer(tokenizer_path) if tokenizer_path else byte_level_tokenizer()
+        adapter = adapter_class(model_type, source)
+        config = adapter.config_class(**raw)
+        tokenizer = adapter.load_tokenizer(tokenizer_path) if tokenizer_path else adapter.default_tokenizer()
         return config, tokenizer, False
     if path.suffix or "/" in source:
         raise FileNotFoundError(f"model path '{source}' is neither a folder nor a YAML config file")
@@ -59,7 +62,7 @@ def resolve_config(source: str) -> tuple[Any, Any, bool]:
 def load_spec(source: str, prompt_template: str | None = None) -> TokenSpec:
     """The model's TokenSpec (tokenizer, special ids, image geometry); loads no weights."""
     config, tokenizer, _ = resolve_config(source)
-    return _adapter(config.model_type, source)[3](config, tokenizer, prompt_template)
+    return adapter_class(config.model_type, source).token_spec(config, tokenizer, prompt_template)
 
 
 def load_model(
@@ -71,12 +74,12 @@ def load_model(
 ) -> UnifiedModel:
     """Build the unified model for ``source`` (random init for presets/YAML, weights for folders)."""
     config, tokenizer, pretrained = resolve_config(source)
-    _, hf_cls, adapter_cls, spec_fn = _adapter(config.model_type, source)
+    adapter = adapter_class(config.model_type, source)
     if pretrained:
-        hf = hf_cls.from_pretrained(source, dtype=dtype, attn_implementation=attn_implementation)
+        hf = adapter.hf_class.from_pretrained(source, dtype=dtype, attn_implementation=attn_implementation)
     else:
         config._attn_implementation = attn_implementation
-        hf = hf_cls(config)
+        hf = adapter.hf_class(config)
         if dtype is not None:
             hf = hf.to(dtype)
-    return adapter_cls(hf, spec_fn(config, tokenizer, prompt_template), freeze=tuple(freeze))
+    return adapter(hf, adapter.token_spec(config, tokenizer, prompt_template), freeze=tuple(freeze))

@@ -1,22 +1,20 @@
 """Pluggable rewards (see docs/rewards.md): the contract, built-in rewards, and reward -> weight schemes.
 
-Built-ins are imported lazily by name (``unigen.rewards.VQAScore``) so importing the contract stays cheap.
+``REWARDS`` names the built-ins; a reward of your own is named by its import path (see
+``unigen.registry``): ``{class_path: my_pkg.rewards.MyReward, init_args: {...}}``.
 """
 
-from unigen.rewards.base import MODALITIES, Reward, RewardBase, checked_values, combine_values, target_modalities
+from unigen.registry import Registry
+from unigen.rewards.contract import MODALITIES, Reward, RewardBase, checked_values, combine_values, target_modalities
 
-_LAZY = {
-    "VQAScore": "unigen.rewards.vqa",
-    "GenEvalScore": "unigen.rewards.geneval",
-    "ReasoningMatch": "unigen.rewards.text_match",
-}
+REWARDS = Registry("reward", {
+    "color_match": "unigen.rewards.color_match.ColorMatch",
+    "vqa_score": "unigen.rewards.vqa.VQAScore",
+    "geneval": "unigen.rewards.geneval.GenEvalScore",
+    "reasoning_match": "unigen.rewards.text_match.ReasoningMatch",
+    "shapes_exact": "unigen.worlds.shapes.rewards.ShapesImageReward",
+    "shapes_plan": "unigen.worlds.shapes.rewards.PlanReward",
+})
+"""Short name -> reward class (built with its ``init_args``)."""
 
-__all__ = ["MODALITIES", "Reward", "RewardBase", "checked_values", "combine_values", "target_modalities", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'unigen.rewards' has no attribute '{name}'")
+__all__ = ["MODALITIES", "REWARDS", "Reward", "RewardBase", "checked_values", "combine_values", "target_modalities"]

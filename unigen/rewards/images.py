@@ -11,7 +11,7 @@ from PIL import Image
 
 from unigen.data.trajectory import Trajectory
 from unigen.files import png_bytes
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 
 
 def pil_images(trajectories: list[Trajectory]) -> list[Image.Image | None]:

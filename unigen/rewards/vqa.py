@@ -5,8 +5,8 @@ Two judges share one interface (``p_yes(images, questions) -> (B,) probabilities
 - :class:`VLMJudge`: any transformers image-text-to-text model saved in a local folder with its
   processor (``AutoModelForImageTextToText`` + ``AutoProcessor``, e.g. Qwen2.5-VL, LLaVA). The
   question goes through the processor's chat template with one image.
-- :class:`UnifiedJudge`: the unified model's own understanding branch (Janus: SigLIP encoder +
-  aligner fill the ``<image_placeholder>`` positions between ``<begin_of_image>`` and
+- ``UnifiedJudge`` (``unigen.models.janus.judge``): the unified model's own understanding branch
+  (Janus: SigLIP encoder + aligner fill the ``<image_placeholder>`` positions between ``<begin_of_image>`` and
   ``<end_of_image>``, as Janus' processor writes them), a self-reward needing no extra weights.
 
 P("Yes") is the softmax probability, over the whole vocabulary, of the first token of ``answer``
@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from unigen.data.trajectory import Trajectory
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 from unigen.rewards.images import pil_images
 
 QUESTION = "Does this image show '{prompt}'? Please answer yes or no."
@@ -68,50 +68,6 @@ class VLMJudge:
         return logits.float().softmax(-1)[:, self.yes_id].cpu()
 
 
-class UnifiedJudge:
-    """A unified model answering through its understanding branch (Janus ``pixel_values`` path)."""
-
-    def __init__(self, model: UnifiedModel | str, device: str = "cpu", dtype: str | None = None, answer: str = "Yes"):
-        if isinstance(model, str):
-            from unigen.checkpoints import load_unified
-
-            model = load_unified(model, device=device, dtype=_dtype(dtype))
-        if not hasattr(getattr(getattr(model, "hf", None), "model", None), "get_image_features"):
-            raise TypeError(f"{type(model).__name__} has no understanding branch (expected a Janus adapter)")
-        self.model = model
-        self.spec = model.spec
-        tokenizer = self.spec.tokenizer
-        vision = model.hf.config.vision_config
-        self.side = vision.image_size
-        self.num_image_tokens = (vision.image_size // vision.patch_size) ** 2
-        # as Janus' processor writes an image: <begin_of_image> <image_placeholder> x patches <end_of_image>
-        self.image_text = tokenizer.boi_token + tokenizer.image_token * self.num_image_tokens + tokenizer.eoi_token
-        self.yes_id = answer_token(tokenizer, answer)
-
-    def _pixels(self, images: list[Image.Image]) -> torch.Tensor:
-        """Resize to the vision encoder's input side, scale to [-1, 1] (Janus' 0.5 mean / 0.5 std)."""
-        arrays = [np.asarray(im.convert("RGB").resize((self.side, self.side), Image.BICUBIC)) for im in images]
-        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1
-        param = next(self.model.hf.model.vision_model.parameters())
-        return pixels.to(param.device, param.dtype)
-
-    @torch.no_grad()
-    def p_yes(self, images: list[Image.Image], questions: list[str]) -> torch.Tensor:
-        spec = self.spec
-        rows = [spec.encode_prompt(self.image_text + "\n" + q) for q in questions]
-        length = max(map(len, rows))
-        ids = torch.full((len(rows), length), spec.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, row in enumerate(rows):  # left padding: the answer position is the last one
-            ids[i, length - len(row):] = torch.tensor(row)
-            mask[i, length - len(row):] = 1
-        device = self.model.hf.device
-        ids, mask = ids.to(device), mask.to(device)
-        out = self.model.hf(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0),
-                            pixel_values=self._pixels(images), logits_to_keep=1)
-        return out.logits[:, -1].float().softmax(-1)[:, self.yes_id].cpu()
-
-
 class VQAScore:
     """Image reward: P("Yes") to ``question`` about each trajectory's image; None without an image."""
 
@@ -142,7 +98,12 @@ class VQAScore:
             backend = "unified" if _is_unified_source(judge) else "vlm"
         if backend not in ("vlm", "unified"):
             raise ValueError(f"backend must be 'vlm', 'unified' or 'auto', got {backend!r}")
-        judge_cls = VLMJudge if backend == "vlm" else UnifiedJudge
+        if backend == "vlm":
+            judge_cls = VLMJudge
+        else:
+            from unigen.models.janus.judge import UnifiedJudge  # here: it imports this module's helpers
+
+            judge_cls = UnifiedJudge
         self.judge = judge_cls(judge, device, dtype, answer)
         self.question, self.batch_size = question, batch_size
 
@@ -163,7 +124,7 @@ def _is_unified_source(judge: str | UnifiedModel) -> bool:
         return True
     from pathlib import Path
 
-    from unigen.models.loading import ADAPTERS
+    from unigen.models.loading import MODELS
 
     path = Path(judge)
     if path.suffix in {".ckpt", ".yaml", ".yml"} or not path.exists():
@@ -172,5 +133,5 @@ def _is_unified_source(judge: str | UnifiedModel) -> bool:
     if config.is_file():
         import json
 
-        return json.loads(config.read_text()).get("model_type") in ADAPTERS
+        return json.loads(config.read_text()).get("model_type") in MODELS.short_names
     return False

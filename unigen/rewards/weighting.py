@@ -11,6 +11,8 @@ batch, or one group per prompt id), a scheme gives weights ``w`` (S,):
 - ``advantage``: ``exp(A / beta)`` with ``A = (r - mean_g) / (std_g + eps)`` over the group's
   rated samples (population std; a group with one rated sample or std 0 has ``A = 0``).
 - ``linear``: ``max(r, 0)``.
+- your own: the import path of a function ``(r, cfg) -> raw weights`` over one group's rated
+  rewards (``r``: float64 tensor; ``cfg``: this :class:`ModalityWeighting`).
 
 Then, if ``normalize`` (default: on for ``rwr``, off otherwise), each group's rated weights are
 divided by their mean (mean weight 1 per group); then weights are clipped to ``max_weight``.
@@ -27,15 +29,23 @@ from typing import Literal
 
 import torch
 
-SCHEMES = ("off", "zero", "filter", "rwr", "advantage", "linear")
+from unigen.registry import Registry
+
+WEIGHTING_SCHEMES = Registry("weighting scheme", {
+    "filter": "unigen.rewards.weighting.filter_weights",
+    "rwr": "unigen.rewards.weighting.rwr_weights",
+    "advantage": "unigen.rewards.weighting.advantage_weights",
+    "linear": "unigen.rewards.weighting.linear_weights",
+})
+"""Short name -> raw-weight function of one group's rated rewards; ``off`` / ``zero`` need no function."""
 
 
 @dataclass
 class ModalityWeighting:
     """How one modality's per-sample weights are computed from its rewards."""
 
-    scheme: Literal["off", "zero", "filter", "rwr", "advantage", "linear"] = "off"
-    """Weighting scheme (see module docs)."""
+    scheme: str = "off"
+    """``off`` | ``zero`` | a short name of ``WEIGHTING_SCHEMES`` | the import path of your own (module docs)."""
     rewards: dict[str, float] = field(default_factory=dict)
     """"<modality>/<name>" -> weight; the sample's reward is the weighted mean of those present."""
     group: Literal["batch", "prompt"] = "batch"
@@ -56,9 +66,9 @@ class ModalityWeighting:
     """Added to the group std in ``advantage``."""
 
     def __post_init__(self) -> None:
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"unknown weighting scheme '{self.scheme}'; choose from {SCHEMES}")
-        if self.scheme in {"filter", "rwr", "advantage", "linear"} and not self.rewards:
+        if self.scheme not in ("off", "zero"):
+            WEIGHTING_SCHEMES.locate(self.scheme)  # fails early, naming the scheme
+        if self.scheme not in ("off", "zero") and not self.rewards:
             raise ValueError(f"scheme '{self.scheme}' needs `rewards` (e.g. {{'image/vqa': 1.0}})")
         bad = [name for name in self.rewards if name.partition("/")[0] not in ("image", "text") or "/" not in name]
         if bad:
@@ -100,7 +110,8 @@ def group_indices(prompt_ids: list[str] | None, size: int, group: str) -> list[t
     return [torch.tensor(v) for v in groups.values()]
 
 
-def _filter(r: torch.Tensor, cfg: ModalityWeighting) -> torch.Tensor:
+def filter_weights(r: torch.Tensor, cfg: ModalityWeighting) -> torch.Tensor:
+    """RAFT: 1 for kept samples (threshold and/or top fraction), 0 otherwise."""
     keep = torch.ones_like(r, dtype=torch.bool)
     if cfg.threshold is not None:
         keep &= r >= cfg.threshold
@@ -113,18 +124,24 @@ def _filter(r: torch.Tensor, cfg: ModalityWeighting) -> torch.Tensor:
     return keep.to(r.dtype)
 
 
-def _raw_weights(r: torch.Tensor, cfg: ModalityWeighting, normalize: bool) -> torch.Tensor:
-    """Scheme weights of one group's rated rewards (before normalisation and clipping)."""
-    if cfg.scheme == "filter":
-        return _filter(r, cfg)
-    if cfg.scheme == "linear":
-        return r.clamp(min=0)
-    if cfg.scheme == "advantage":
-        std = r.std(unbiased=False) if len(r) > 1 else torch.zeros((), dtype=r.dtype)
-        adv = (r - r.mean()) / (std + cfg.eps) if std > 0 else torch.zeros_like(r)
-        return torch.exp(adv / cfg.beta)
-    shift = r.max() if normalize else 0.0  # cancels in the normalisation, avoids overflow
+def linear_weights(r: torch.Tensor, cfg: ModalityWeighting) -> torch.Tensor:
+    return r.clamp(min=0)
+
+
+def advantage_weights(r: torch.Tensor, cfg: ModalityWeighting) -> torch.Tensor:
+    std = r.std(unbiased=False) if len(r) > 1 else torch.zeros((), dtype=r.dtype)
+    adv = (r - r.mean()) / (std + cfg.eps) if std > 0 else torch.zeros_like(r)
+    return torch.exp(adv / cfg.beta)
+
+
+def rwr_weights(r: torch.Tensor, cfg: ModalityWeighting) -> torch.Tensor:
+    shift = r.max() if normalizes(cfg) else 0.0  # cancels in the normalisation, avoids overflow
     return torch.exp((r - shift) / cfg.beta)
+
+
+def normalizes(cfg: ModalityWeighting) -> bool:
+    """Whether groups are normalised to mean weight 1 (default: only ``rwr``)."""
+    return cfg.scheme == "rwr" if cfg.normalize is None else cfg.normalize
 
 
 def scheme_weights(rewards: torch.Tensor, cfg: ModalityWeighting, prompt_ids: list[str] | None = None) -> torch.Tensor:
@@ -135,7 +152,7 @@ def scheme_weights(rewards: torch.Tensor, cfg: ModalityWeighting, prompt_ids: li
     if cfg.scheme == "zero":
         return torch.zeros(size)
     r = rewards.detach().to("cpu", torch.float64)
-    normalize = cfg.scheme == "rwr" if cfg.normalize is None else cfg.normalize
+    normalize, raw_weights = normalizes(cfg), WEIGHTING_SCHEMES.locate(cfg.scheme)
     weights = torch.full((size,), math.nan, dtype=torch.float64)
     for idx in group_indices(prompt_ids, size, cfg.group):
         rated = idx[~r[idx].isnan()]
@@ -143,7 +160,7 @@ def scheme_weights(rewards: torch.Tensor, cfg: ModalityWeighting, prompt_ids: li
             fill = 1.0 if cfg.missing in {"one", "mean"} else 0.0
             weights[idx] = fill
             continue
-        w = _raw_weights(r[rated], cfg, normalize)
+        w = raw_weights(r[rated], cfg)
         if normalize and w.mean() > 0:
             w = w / w.mean()
         if cfg.max_weight is not None:

@@ -16,7 +16,7 @@ import torch
 from unigen.data.prompts import PromptRecord
 from unigen.data.shards import write_planned_shards
 from unigen.data.trajectory import Trajectory
-from unigen.models.base import UnifiedModel
+from unigen.models.unified import UnifiedModel
 from unigen.models.loading import load_model
 from unigen.worlds.shapes.grammar import sample_prompts
 from unigen.worlds.shapes.plan import format_plan, make_plan
@@ -34,7 +34,7 @@ def world_model(source: str = "shapes-janus", vq_weights: str | None = str(DEFAU
     """The world's model: ``source`` (preset / folder) with fitted VQ weights loaded if given."""
     model = load_model(source)
     if vq_weights:
-        load_vq(model.hf.model.vqmodel, vq_weights)
+        load_vq(model.vq, vq_weights)
     return model.eval()
 
 

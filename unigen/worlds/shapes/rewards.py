@@ -19,7 +19,7 @@ import torch
 from unigen.data.trajectory import Trajectory
 from unigen.worlds.shapes.plan import plan_score
 from unigen.worlds.shapes.render import from_png
-from unigen.worlds.shapes.scorer import ShapesJudge
+from unigen.worlds.shapes.judge import ShapesJudge
 from unigen.worlds.shapes.vq import to_images
 
 

@@ -1,0 +1,130 @@
+"""The one pipeline: the command table, the world plug-in boundary, and `run.py loop` end to end on
+the real GenEval file with tiny random models and a reward written outside the repository."""
+
+from __future__ import annotations
+
+import ast
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark_assets import real_geneval
+from tests.conftest import REPO
+from tests.test_geneval_reward import owl_dir  # noqa: F401  (fixture: a tiny random OWLv2 folder)
+from tests.test_vqa_reward import llava_dir  # noqa: F401  (fixture: a tiny random VLM judge folder)
+from unigen.cli import COMMANDS, LIGHTNING_COMMANDS, main
+from unigen.models.loading import load_model
+
+GLUE = ("callbacks", "datamodules", "unigen.module", "lightning", "unigen.pipeline", "unigen.cli")
+
+
+def test_worlds_import_no_lightning_glue():
+    """A world provides a benchmark, prompts, rewards and its VQ; the pipeline imports it, never the reverse."""
+    offenders = []
+    for path in sorted((REPO / "unigen" / "worlds").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] in GLUE or
+                          any(n == g or n.startswith(g + ".") for g in GLUE)]
+    assert not offenders
+
+
+def test_help_lists_every_command_one_line_each(capsys):
+    main(["--help"])
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    for name in [*LIGHTNING_COMMANDS, *COMMANDS.short_names]:
+        (line,) = [l for l in lines if l.split()[:1] == [name]]
+        assert len(line.split()) > 2, line  # a description follows the name
+    assert "args" not in captured.err
+
+
+OUTSIDE_REWARD = '''
+class PromptWords:
+    """A reward living outside the repository: 1 / (words in the reasoning + 1)."""
+
+    modality = "text"
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+
+    def __call__(self, trajectories):
+        return [self.scale / (len(t.reasoning.split()) + 1) for t in trajectories]
+'''
+
+
+@pytest.fixture
+def outside_reward(tmp_path, monkeypatch):
+    """A module written to a folder on the path, as a user's own package would be."""
+    (tmp_path / "plug").mkdir()
+    (tmp_path / "plug" / "my_rewards.py").write_text(OUTSIDE_REWARD)
+    monkeypatch.syspath_prepend(str(tmp_path / "plug"))
+    return "my_rewards.PromptWords"
+
+
+def test_tiny_geneval_loop_end_to_end_and_an_outside_reward_in_loop_and_fit(
+        tmp_path, monkeypatch, owl_dir, llava_dir, outside_reward):  # noqa: F811
+    monkeypatch.chdir(REPO)  # the shipped configs' relative paths
+    torch.manual_seed(0)
+    base = tmp_path / "base"
+    load_model("janus-micro").save_pretrained(str(base))
+    paths = tmp_path / "paths.yaml"
+    reward = {"class_path": "geneval", "init_args": {"detector": owl_dir, "strict": False}}
+    paths.write_text(json.dumps({
+        "model": str(base), "out": str(tmp_path / "loop"),
+        "evaluate": {"benchmark": {"class_path": "geneval", "init_args": {"path": str(real_geneval())}},
+                     "reward": reward},
+        "score": {"rewards": {"vqa": {"class_path": "vqa_score", "init_args": {"judge": llava_dir}},
+                              "geneval": reward,
+                              "words": {"class_path": outside_reward, "init_args": {"scale": 2.0}}}},
+    }))
+    main(["loop", "--config", "configs/loop/tiny_geneval.yaml", "--config", str(paths)])
+
+    results = json.loads((tmp_path / "loop" / "results.json").read_text())["runs"][0]
+    assert results["evaluations"] == ["base_explicit", "post_unified"]
+    assert results["base_explicit"]["samples"] == results["post_unified"]["samples"] == 6
+    assert sum(results["budget"].values()) == 6
+    stats = results["self_generated"]["rewards"]
+    assert results["self_generated"]["trajectories"] == 12
+    assert set(stats) == {"image/vqa", "image/geneval", "text/words"}
+    assert 0 < stats["text/words"]["max"] <= 2.0 and 0 <= stats["image/vqa"]["mean"] <= 1
+    run = tmp_path / "loop" / "seed-0"
+    assert (run / "fit" / "model" / "config.json").is_file() and (run / "report.md").is_file()
+    geneval = {json.loads(line)["prompt"] for line in real_geneval().read_text().splitlines()}
+    prompts = [json.loads(line)["prompt"] for line in (run / "prompts.jsonl").read_text().splitlines()]
+    assert len(prompts) == 6 and not set(prompts) & geneval
+
+    # the same outside reward, online in `run.py fit`, by YAML only
+    overlay = tmp_path / "online.yaml"
+    overlay.write_text(textwrap.dedent(f"""
+        trainer:
+          callbacks+:
+            - class_path: callbacks.online_reward.OnlineReward
+              init_args: {{name: words_online, reward: {{class_path: {outside_reward}, init_args: {{scale: 3.0}}}}}}
+            - class_path: callbacks.reward_weighting.RewardWeighting
+              init_args: {{text: {{scheme: rwr, rewards: {{text/words_online: 1.0}}}}}}
+        """))
+    main(["fit", "--config", "configs/tiny_post_train.yaml", "--config", str(overlay),
+          "--model.init_args.model", str(base), "--trainer.max_steps", "2",
+          "--data.init_args.train_shards", json.dumps([str(run / "scored" / "scored-*.tar")]),
+          "--trainer.default_root_dir", str(tmp_path / "fit"), "--trainer.logger",
+          "lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.init_args.save_dir={tmp_path / 'fit'}"])
+    (metrics,) = (tmp_path / "fit").rglob("metrics.csv")
+    header = metrics.read_text().splitlines()[0].split(",")
+    assert "reward/words_online" in header and "reward_weight/text/ess" in header
+
+
+def test_stage_refuses_changed_settings(tmp_path):
+    from unigen.pipeline.target import TargetSettings, target
+
+    out = tmp_path / "p.jsonl"
+    settings = TargetSettings(out=str(out), strategy="broad", budget=12, prompts="shapes")
+    assert target(settings) == out
+    first = out.read_text()
+    assert target(settings) == out and out.read_text() == first  # reused
+    with pytest.raises(ValueError, match=r"holds a run with different \['budget'\]"):
+        target(TargetSettings(out=str(out), strategy="broad", budget=13, prompts="shapes"))

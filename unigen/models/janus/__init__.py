@@ -1,0 +1,1 @@
+"""Janus-Pro: the adapter, its presets and tokenizers."""

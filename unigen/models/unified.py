@@ -1,0 +1,160 @@
+"""The model interface the rest of unigen codes against.
+
+A unified model reads and writes two modalities through one transformer. Callers never touch a
+concrete Hugging Face class: they embed text ids or image ids, run the backbone, and read text
+logits (LM head) or image logits (image-generation head). A single-vocabulary model (Chameleon,
+Emu3) implements the same methods by offsetting image ids into its vocabulary; a continuous
+image head (flow matching) would add its own loss head beside ``image_logits``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+DEFAULT_PROMPT_TEMPLATE = "<|User|>: {prompt}\n\n<|Assistant|>:"
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """What data code needs to know about a model: tokenizer, special ids and image geometry."""
+
+    tokenizer: Any
+    """A transformers tokenizer (``PreTrainedTokenizerBase``)."""
+    bos_id: int
+    eos_id: int
+    pad_id: int
+    boi_id: int
+    """Begin-of-image: the switch token the model learns to emit in ``unified`` mode."""
+    eoi_id: int
+    num_image_tokens: int
+    image_grid: tuple[int, int]
+    codebook_size: int
+    image_size: int
+    """Side of the square images the VQ model encodes and decodes, in pixels."""
+    max_seq_len: int
+    prompt_template: str = DEFAULT_PROMPT_TEMPLATE
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """BOS + the chat-formatted user prompt, ending where the assistant starts writing."""
+        text = self.prompt_template.format(prompt=prompt)
+        return [self.bos_id, *self.encode_text(text)]
+
+    def encode_text(self, text: str) -> list[int]:
+        """Plain text ids (no special tokens added)."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:  # the Rust tokenizer itself: same ids, ~2x faster than the wrapper
+            return backend.encode(text, add_special_tokens=False).ids
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def decode_text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+class UnifiedModel(nn.Module, ABC):
+    """A text-image model: one backbone, a text head and an image head.
+
+    An adapter also tells the loader (``unigen.models.loading``) how to build it, as class attributes.
+    """
+
+    spec: TokenSpec
+    config_class: type
+    """transformers config class of the architecture (an architecture YAML's keys go to it)."""
+    hf_class: type
+    """transformers model class (``from_pretrained`` for folders, random init for configs)."""
+    token_spec: Callable[[Any, Any, str | None], TokenSpec]
+    """(config, tokenizer, prompt_template) -> the :class:`TokenSpec`."""
+    load_tokenizer: Callable[[str], Any]
+    """Folder -> the tokenizer saved with the model."""
+    default_tokenizer: Callable[[], Any]
+    """The tokenizer of an architecture YAML that names none."""
+
+    @property
+    @abstractmethod
+    def vq(self) -> nn.Module:
+        """The image tokenizer (VQ encoder and decoder)."""
+
+    @abstractmethod
+    def embed_text(self, ids: torch.Tensor) -> torch.Tensor:
+        """(..., ) text ids -> (..., hidden) input embeddings."""
+
+    @abstractmethod
+    def embed_image(self, ids: torch.Tensor) -> torch.Tensor:
+        """(..., ) image codebook ids -> (..., hidden) input embeddings."""
+
+    @abstractmethod
+    def backbone(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values: Any = None,
+        use_cache: bool = False,
+    ) -> tuple[torch.Tensor, Any]:
+        """Run the transformer: returns (hidden states (B, T, H), the cache or None)."""
+
+    @abstractmethod
+    def text_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., hidden) -> (..., text vocab) through the LM head."""
+
+    @abstractmethod
+    def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., hidden) -> (..., codebook) through the image-generation head."""
+
+    @abstractmethod
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) pixels in [-1, 1] -> (B, num_image_tokens) codebook ids, raster order."""
+
+    @abstractmethod
+    def decode_images(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, num_image_tokens) codebook ids -> (B, 3, H, W) pixels in [-1, 1]."""
+
+    @abstractmethod
+    def decoder_layer_class(self) -> type[nn.Module]:
+        """The transformer block class, for FSDP wrapping and activation checkpointing."""
+
+    @abstractmethod
+    def set_gradient_checkpointing(self, enabled: bool) -> None:
+        """Recompute transformer blocks in backward instead of storing activations."""
+
+    @property
+    def attn_implementation(self) -> str:
+        """The backbone's attention kernel (``sdpa``, ``eager``, ``flash_attention_2``, ...)."""
+        raise NotImplementedError(f"{type(self).__name__} does not report its attention implementation")
+
+    def set_attn_implementation(self, name: str) -> None:
+        """Switch the attention kernel of a built model (raises ImportError if it is not installed)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot switch its attention implementation")
+
+    @abstractmethod
+    def save_pretrained(self, path: str, guidance_scale: float = 5.0) -> None:
+        """Write weights, config, generation config (``guidance_scale``: default CFG scale) and
+        tokenizer / processor in the backbone's native (transformers) format."""
+
+    def make_cache(self, max_len: int) -> Any:
+        """A fixed-size KV cache of ``max_len`` positions for ``backbone(..., use_cache=True)``.
+
+        Attention masks passed with it span all ``max_len`` positions (left padding 0, the rest 1;
+        causality hides positions not yet written). Used by the sampler's static decoding loop.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not provide a static KV cache")
+
+    def accepts_additive_mask(self) -> bool:
+        """Whether ``backbone`` uses a (B, 1, Q, K) additive float attention mask as given (eager /
+        sdpa attention); the sampler then builds decode-step masks itself instead of a 2D mask."""
+        try:
+            return self.attn_implementation in ("sdpa", "eager")
+        except NotImplementedError:
+            return False
+
+    def embed_mixed(self, ids: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
+        """Embed a sequence whose positions hold text ids or, where ``image_mask``, image ids."""
+        embeds = self.embed_text(ids.masked_fill(image_mask, self.spec.pad_id))
+        if image_mask.any():
+            embeds = embeds.index_put((image_mask,), self.embed_image(ids[image_mask]).to(embeds.dtype))
+        return embeds

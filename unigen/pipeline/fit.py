@@ -1,0 +1,86 @@
+"""The fit stage: ``run.py fit`` (the same LightningCLI, YAML configs and overrides) followed by an
+export of the fitted model as a transformers folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+
+from unigen.pipeline.stage import as_dict, check_settings
+
+
+class FinalCheckpoint(L.Callback):
+    """Save one checkpoint when training ends (on every rank: FSDP saves collectively)."""
+
+    def __init__(self, path: str):
+        """
+        Args:
+            path: the checkpoint file (or sharded folder) to write.
+        """
+        self.path = path
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)
+
+
+@dataclass
+class FitSettings:
+    """Which ``run.py fit`` configs to run, and the values a pipeline sets in them."""
+
+    config: list[str] = field(default_factory=list)
+    """Fit YAMLs, stacked in order as ``run.py fit --config a.yaml --config b.yaml`` (later wins)."""
+    out: str = "runs/fit"
+    """Output folder: ``trainer.default_root_dir`` (logs, checkpoints) and the fitted model in ``<out>/model``."""
+    model: str | None = None
+    """Sets ``model.init_args.model`` (the model to start from); None: the config's."""
+    train_shards: list[str] | None = None
+    """Sets ``data.init_args.train_shards``; None: the config's."""
+    seed: int | None = None
+    """Sets ``seed_everything``; None: the config's."""
+    args: list[str] = field(default_factory=list)
+    """Further ``run.py fit`` arguments (dotted overrides such as ``--trainer.max_steps=100``)."""
+
+
+def fit_argv(s: FitSettings) -> list[str]:
+    """The ``run.py fit`` command line of these settings."""
+    argv = ["fit"]
+    for path in s.config:
+        argv += ["--config", path]
+    if s.model is not None:
+        argv += ["--model.init_args.model", s.model]
+    if s.train_shards is not None:
+        argv += ["--data.init_args.train_shards", json.dumps(s.train_shards)]
+    if s.seed is not None:
+        argv += ["--seed_everything", str(s.seed)]
+    final = {"class_path": "unigen.pipeline.fit.FinalCheckpoint", "init_args": {"path": str(Path(s.out) / "final.ckpt")}}
+    return argv + ["--trainer.default_root_dir", s.out, f"--trainer.callbacks+={json.dumps(final)}", *s.args]
+
+
+def fit(settings: FitSettings) -> Path:
+    """Fit with ``run.py fit`` configs, then export the model as a transformers folder.
+
+    The model lands in ``<out>/model`` (a finished one with the same settings is reused); returns that folder. Ranks > 0 of a multi-process fit
+    end after it: the rest of a pipeline runs on rank 0."""
+    from unigen.cli import lightning_cli
+    from unigen.export.writer import export_checkpoint
+
+    s = settings
+    out, model_dir = Path(s.out), Path(s.out) / "model"
+    recorded = {**as_dict(s), "config_sha256": [hashlib.sha256(Path(c).read_bytes()).hexdigest() for c in s.config]}
+    out.mkdir(parents=True, exist_ok=True)
+    check_settings(out / "fit-settings.json", recorded)
+    if (model_dir / "config.json").is_file():
+        return model_dir
+    cli = lightning_cli(fit_argv(s))
+    if not cli.trainer.is_global_zero:
+        sys.exit(0)
+    final = out / "final.ckpt"
+    export_checkpoint(str(final), str(model_dir), overwrite=True)
+    shutil.rmtree(final) if final.is_dir() else final.unlink()
+    return model_dir

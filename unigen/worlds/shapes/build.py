@@ -1,0 +1,89 @@
+"""``run.py`` commands of ShapesWorld: ``shapes-vq`` (fit the image tokenizer) and ``shapes-data``
+(base-model init folder + pretraining shards)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+from jsonargparse import ArgumentParser
+
+from unigen.worlds.shapes.grammar import sample_prompts
+from unigen.worlds.shapes.plan import make_plan
+from unigen.worlds.shapes.render import render
+from unigen.worlds.shapes.judge import ShapesJudge
+from unigen.worlds.shapes.vq import DEFAULT_VQ_WEIGHTS, to_images, to_pixels
+
+
+def round_trip_acceptance(model, samples: int = 300, seed: int = 12345, split: str = "heldout") -> float:
+    """Share of clean renders the exact judge still accepts after VQ encode -> decode."""
+    records = sample_prompts(samples, seed, split=split)
+    rng = random.Random(seed)
+    images = np.stack([render(make_plan(r.metadata, rng), model.spec.image_size, rng) for r in records])
+    decoded = to_images(model.decode_images(model.encode_images(to_pixels(images))))
+    judge = ShapesJudge()
+    return float(np.mean([judge.judge(image, r.metadata)[0] for image, r in zip(decoded, records)]))
+
+
+def vq_main(argv: list[str]) -> None:
+    """ShapesWorld: fit the ``shapes-janus`` VQ on renders, save it, report the round trip."""
+    import torch
+
+    from unigen.models.loading import load_model
+    from unigen.worlds.shapes.vq import fit_vq, render_set, save_vq
+
+    parser = ArgumentParser(prog="run.py shapes-vq", parser_mode="omegaconf", description=vq_main.__doc__)
+    parser.add_argument("--config", action="config")
+    parser.add_argument("--out", type=str, default=str(DEFAULT_VQ_WEIGHTS), help="weights file (.safetensors)")
+    parser.add_argument("--model", type=str, default="shapes-janus", help="preset whose VQ geometry to fit")
+    parser.add_argument("--images", type=int, default=4000, help="training renders")
+    parser.add_argument("--steps", type=int, default=400, help="optimizer steps")
+    parser.add_argument("--batch_size", type=int, default=16, help="crops per step")
+    parser.add_argument("--crop", type=int, default=16, help="crop side in pixels (the image size: no crops)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate (cosine decay)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of renders and training")
+    parser.add_argument("--device", type=str, default="cpu", help="torch device of the fit (cpu, cuda)")
+    parser.add_argument("--check_samples", type=int, default=300, help="held-out renders for the round-trip check")
+    args = parser.parse_args(argv)
+    torch.manual_seed(args.seed)
+    model = load_model(args.model)
+    vq = model.vq.to(args.device)
+    stats = fit_vq(vq, render_set(args.images, model.spec.image_size, args.seed), args.steps, args.batch_size,
+                   args.lr, crop=args.crop, seed=args.seed)
+    save_vq(vq, args.out)
+    model.vq.cpu()
+    stats["round_trip_acceptance"] = round_trip_acceptance(model.eval(), args.check_samples)
+    print(json.dumps(stats, indent=1))
+    print(f"saved VQ weights to {args.out}")
+
+
+def data_main(argv: list[str]) -> None:
+    """ShapesWorld: the base-model init folder and rendered pretraining shards.
+
+    ``<out>/model``: the preset + fitted VQ, random backbone; train / val trajectory shards for the
+    pretraining recipe (``configs/shapes/pretrain.yaml``)."""
+    from unigen.worlds.shapes.dataset import PRETRAIN_WEIGHTS, world_model, write_world_shards
+
+    parser = ArgumentParser(prog="run.py shapes-data", parser_mode="omegaconf", description=data_main.__doc__)
+    parser.add_argument("--config", action="config")
+    parser.add_argument("--out", type=str, required=True, help="output folder")
+    parser.add_argument("--model", type=str, default="shapes-janus", help="preset (or folder) to start from")
+    parser.add_argument("--vq_weights", type=str | None, default=str(DEFAULT_VQ_WEIGHTS),
+                        help="fitted VQ weights loaded into the model (null: keep the model's own)")
+    parser.add_argument("--train_samples", type=int, default=8192, help="training trajectories")
+    parser.add_argument("--val_samples", type=int, default=256, help="validation trajectories (0: none)")
+    parser.add_argument("--shard_size", type=int, default=512, help="trajectories per shard")
+    parser.add_argument("--weights", type=dict[str, float], default=PRETRAIN_WEIGHTS,
+                        help="category -> relative share (counting and position rare by default)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of prompts, plans and layouts")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    model = world_model(args.model, args.vq_weights)
+    init = out / "model"
+    if not (init / "config.json").exists():
+        model.save_pretrained(str(init))
+    train = write_world_shards(out, "train", model, args.train_samples, args.shard_size, args.seed, args.weights)
+    val = write_world_shards(out, "val", model, args.val_samples, args.shard_size, args.seed + 1, args.weights)
+    print(f"wrote {init} and {len(train)} train / {len(val)} val shards to {out}")
