@@ -20,10 +20,21 @@ from unigen.generation.rows import DONE, IMAGE, TEXT, RowStates, next_embeds
 from unigen.models.unified import UnifiedModel
 
 
+def prompt_ids(model: UnifiedModel, prompt: str, config: SamplingConfig) -> list[int]:
+    """One prompt's ids as the sampler feeds them (plus begin-of-image in ``direct`` mode)."""
+    spec = model.spec
+    return spec.encode_prompt(prompt) + ([spec.boi_id] if config.mode == "direct" else [])
+
+
+def fits_context(model: UnifiedModel, prompt: str, config: SamplingConfig) -> bool:
+    """Whether the prompt plus the reasoning/image budget fits the model's context."""
+    return len(prompt_ids(model, prompt, config)) + max_new_tokens(model, config) <= model.spec.max_seq_len
+
+
 def prompt_batch(model: UnifiedModel, prompts: list[str], config: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded prompt ids (R, P) and their 0/1 mask; R = 2B with CFG ([cond; uncond])."""
     spec = model.spec
-    rows = [spec.encode_prompt(p) + ([spec.boi_id] if config.mode == "direct" else []) for p in prompts]
+    rows = [prompt_ids(model, p, config) for p in prompts]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), spec.pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
