@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
+from unigen.evals.runner import first_samples
 from unigen.evals.summary import image_grid, png_image
 from unigen.files import atomic_write_bytes, atomic_write_text, png_bytes
 
@@ -53,16 +54,6 @@ def table(runs: list[dict]) -> str:
         cells = [_fmt(*_mean_spread(columns[key].get(metric, [None]))) for key in keys]
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def first_samples(outdir: Path, prompts: int) -> list[tuple[str, bytes | None]]:
-    """(prompt, PNG of sample 0 or None) of the first ``prompts`` prompt folders of an evaluation."""
-    out = []
-    for folder in sorted(p for p in outdir.iterdir() if p.is_dir() and p.name.isdigit())[:prompts]:
-        prompt = json.loads((folder / "metadata.jsonl").read_text())["prompt"]
-        png = folder / "samples" / "0000.png"
-        out.append((prompt, png.read_bytes() if png.is_file() else None))
-    return out
 
 
 def before_after_grid(before: Path, after: Path, prompts: int = 8):
