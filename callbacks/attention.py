@@ -1,7 +1,8 @@
 """Pick the fastest attention kernel the machine can run and set it on the model.
 
 Order: FlashAttention 3, FlashAttention 2 (``flash-attn`` installed, CUDA device, half precision),
-then PyTorch SDPA (which itself dispatches to its flash / memory-efficient backends on GPU), then
+FlexAttention (CUDA: packed rows get a block-diagonal ``BlockMask``, so fully masked tiles are
+skipped instead of multiplied by a dense mask), then PyTorch SDPA (which itself dispatches to its flash / memory-efficient backends on GPU), then
 eager. The choice is logged once; a kernel that was asked for but cannot run is warned about once,
 with the reason, and the next one down is used. Nothing here fails on a CPU machine.
 """
@@ -13,7 +14,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from transformers.utils import is_flash_attn_2_available, is_flash_attn_3_available
 
-ORDER = ("flash_attention_3", "flash_attention_2", "sdpa", "eager")
+ORDER = ("flash_attention_3", "flash_attention_2", "flex_attention", "sdpa", "eager")
 """Fastest first."""
 
 
@@ -21,6 +22,8 @@ def unavailable_reason(name: str, device: torch.device, precision: str) -> str |
     """Why ``name`` cannot run here (None if it can)."""
     if name in ("sdpa", "eager"):
         return None
+    if name == "flex_attention":
+        return None if device.type == "cuda" else f"FlexAttention is used on CUDA only (no CPU backward), the model runs on '{device.type}'"
     if device.type != "cuda":
         return f"FlashAttention needs a CUDA device, the model runs on '{device.type}'"
     installed = is_flash_attn_3_available() if name == "flash_attention_3" else is_flash_attn_2_available()

@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from unigen.evals.benchmark import Benchmark, load_benchmark
 from unigen.evals.runner import draw_and_score, sample_rows
-from unigen.registry import Spec
+from unigen.registry import Spec, spec_value
 from unigen.rewards import REWARDS
 from unigen.evals.summary import image_grid, png_image, summarize
 from unigen.generation import SamplingConfig
@@ -48,6 +48,10 @@ class BenchmarkEvaluation(L.Callback):
             at_fit_end: also evaluate when the fit ends.
         """
         super().__init__()
+        value = spec_value(benchmark)
+        if isinstance(value, dict) and "path" in (value.get("init_args") or {}) and value["init_args"]["path"] is None:
+            raise ValueError("BenchmarkEvaluation has no benchmark file: give its path (after configs/eval_callback.yaml: "
+                             "--trainer.callbacks.init_args.benchmark '{class_path: geneval, init_args: {path: <file>}}')")
         self.benchmark = benchmark
         self.every_n_steps, self.max_prompts, self.samples_per_prompt = every_n_steps, max_prompts, samples_per_prompt
         self.reward_spec, self.seed, self.grid_prompts, self.at_fit_end = reward, seed, grid_prompts, at_fit_end

@@ -16,10 +16,10 @@ from torch.utils.data import DataLoader
 
 from datamodules.sequences import SequenceDataModule
 from unigen.data.batch import Batch
-from unigen.data.stream import (
-    POLICIES, FromWorkers, batches, expand_shards, prompt_groups, shard_samples, to_examples, to_numpy,
-)
-from unigen.data.windows import AccumulationWindows
+from unigen.data.reader import check_policy, expand_shards, shard_samples
+from unigen.data.resumable import ResumableStream
+from unigen.data.stream import FromWorkers, batches, prompt_groups, to_examples, to_numpy
+from unigen.data.workers import worker_init
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,11 @@ class TrajectoryDataModule(SequenceDataModule):
     Every batch leaves the loader with ``skipped`` ({reason: count} met since the previous batch);
     ``on_after_batch_transfer`` empties it, keeps the totals, logs ``data/skipped_<reason>`` and
     ``teardown`` summarises them.
+
+    Each training epoch's stream is rebuilt from (``seed``, epoch), so a run resumed from a
+    checkpoint mid-epoch continues with the very batches the interrupted run would have read next
+    (``unigen.data.resumable.ResumableStream``). Worker processes die with their parent
+    (``unigen.data.workers``).
     """
 
     def __init__(
@@ -79,8 +84,7 @@ class TrajectoryDataModule(SequenceDataModule):
                 ``seed_everything`` (0 without one).
         """
         super().__init__(batch_size, mode, pack_length)
-        if on_bad_sample not in POLICIES:
-            raise ValueError(f"on_bad_sample '{on_bad_sample}' is not one of {POLICIES}")
+        check_policy(on_bad_sample)
         if not 0 <= condition_dropout < 1:
             raise ValueError(f"condition_dropout must be in [0, 1), got {condition_dropout}")
         self.skipped: Counter[str] = Counter()
@@ -89,13 +93,20 @@ class TrajectoryDataModule(SequenceDataModule):
 
     def setup(self, stage: str) -> None:
         """Resolve the shard patterns (an error names a pattern that matches nothing)."""
-        self.train_paths = expand_shards(self.hparams.train_shards)
-        self.val_paths = expand_shards(self.hparams.val_shards) if self.hparams.val_shards else []
+        self.train_paths = expand_shards(self.hparams.train_shards, "train_shards")
+        self.val_paths = expand_shards(self.hparams.val_shards, "val_shards") if self.hparams.val_shards else []
 
-    def pipeline(self, paths: list[str], train: bool) -> wds.DataPipeline:
-        """shards -> (node, worker split) -> tar samples -> shuffle -> examples -> batches."""
+    @property
+    def data_seed(self) -> int:
+        """``seed``, or the run's ``seed_everything`` (0 without one)."""
+        seed = self.hparams.seed
+        return seed if seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+    def pipeline(self, paths: list[str], train: bool, epoch: int = 0) -> wds.DataPipeline:
+        """shards -> (node, worker split) -> tar samples -> shuffle -> examples -> batches; the
+        shuffles and resampling are a function of (``seed``, ``epoch``)."""
         hp = self.hparams
-        seed = hp.seed if hp.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+        seed = self.data_seed * 1_000_003 + epoch
         rng = random.Random(seed)
         if train and hp.resampled:
             stages: list[Any] = [wds.ResampledShards(paths, seed=seed, deterministic=True)]
@@ -117,19 +128,22 @@ class TrajectoryDataModule(SequenceDataModule):
             pipe = pipe.with_epoch(math.ceil(hp.batches_per_epoch / max(1, hp.num_workers)))
         return pipe
 
-    def _loader(self, paths: list[str], train: bool) -> DataLoader | FromWorkers:
+    def _loader(self, pipeline: wds.DataPipeline, persistent: bool) -> DataLoader | FromWorkers:
         workers = self.hparams.num_workers
         if workers == 0:
-            return DataLoader(self.pipeline(paths, train), batch_size=None)
-        return FromWorkers(DataLoader(self.pipeline(paths, train), batch_size=None, num_workers=workers,
-                                      persistent_workers=True, collate_fn=to_numpy))
+            return DataLoader(pipeline, batch_size=None)
+        return FromWorkers(DataLoader(pipeline, batch_size=None, num_workers=workers, persistent_workers=persistent,
+                                      collate_fn=to_numpy, worker_init_fn=worker_init()))
 
-    def train_dataloader(self) -> AccumulationWindows:
-        k = self.trainer.accumulate_grad_batches if self.trainer else 1
-        return AccumulationWindows(self._loader(self.train_paths, train=True), k)
+    def train_epoch(self, epoch: int) -> DataLoader | FromWorkers:
+        """The training batches of ``epoch`` (the same ones on every run)."""
+        return self._loader(self.pipeline(self.train_paths, train=True, epoch=epoch), persistent=False)
+
+    def train_dataloader(self) -> ResumableStream:
+        return ResumableStream(self.train_epoch, self.trainer, seed=self.data_seed)
 
     def val_dataloader(self) -> DataLoader | FromWorkers | list:
-        return self._loader(self.val_paths, train=False) if self.val_paths else []
+        return self._loader(self.pipeline(self.val_paths, train=False), persistent=True) if self.val_paths else []
 
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         """Take the batch's skip counts out, add them to the totals and log the totals."""

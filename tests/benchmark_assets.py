@@ -17,3 +17,10 @@ def real_geneval() -> Path:
         if path.is_file():
             return path
     pytest.skip("the real GenEval prompt file is not available in this checkout")
+
+
+def load(name: str, path: Path | str):
+    """The registered benchmark ``name`` read from ``path`` (the spec form YAML and the CLI use)."""
+    from unigen.evals import load_benchmark
+
+    return load_benchmark({"class_path": name, "init_args": {"path": str(path)}})

@@ -17,14 +17,14 @@ from unigen.module import UnifiedLM
 def test_choose_on_cpu_skips_flash_with_reasons():
     chosen, skipped = choose("flash_attention_2", torch.device("cpu"), "32-true")
     assert chosen == "sdpa"
-    assert len(skipped) == 1 and "CUDA device" in skipped[0]
+    assert len(skipped) == 2 and "CUDA device" in skipped[0] and "FlexAttention" in skipped[1]
     assert choose("auto", torch.device("cpu"), "bf16-mixed")[0] == "sdpa"
     assert choose("eager", torch.device("cpu"), "32-true") == ("eager", [])
 
 
 def test_choose_on_cuda_without_flash_attn_names_the_package():
     chosen, skipped = choose("flash_attention_3", torch.device("cuda"), "bf16-mixed")
-    assert chosen == "sdpa"
+    assert chosen == "flex_attention"  # block masks for packed rows
     assert "flash-attn 3" in skipped[0] and "flash-attn 2" in skipped[1]
 
 

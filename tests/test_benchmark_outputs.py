@@ -4,9 +4,6 @@ import json
 import pytest
 from PIL import Image
 
-from benchmark_assets import real_geneval
-from unigen.evals import load_benchmark
-from unigen.evals.layout import SampleOutput, finished_indices, read_scores, write_prompt_folder
 from unigen.evals.summary import image_grid, markdown_table, summarize, write_summary
 
 
@@ -16,46 +13,27 @@ def _png(color) -> bytes:
     return buf.getvalue()
 
 
-def test_geneval_layout_metadata_matches_input_line_bytes(tmp_path):
-    path = real_geneval()
-    raw_lines = path.read_bytes().split(b"\n")
-    bench = load_benchmark({"class_path": "geneval", "init_args": {"path": path}})
-    for index in (0, 300, 552):
-        folder = write_prompt_folder(tmp_path, index, bench.source_lines[index], bench.prompts[index].category,
-                                     [SampleOutput(_png("red"), "a bench, alone", 1.0, True, 3),
-                                      SampleOutput(None, "never switched", None, False, 64)])
-        assert (folder / "metadata.jsonl").read_bytes() == raw_lines[index] + b"\n"
-        # the official scorer json.load()s the file: it must be one JSON object
-        assert json.loads((folder / "metadata.jsonl").read_text())["prompt"] == bench.prompts[index].prompt
-    assert sorted(p.name for p in (tmp_path / "00300" / "samples").iterdir()) == ["0000.png", "0000.txt", "0001.txt"]
-    assert (tmp_path / "00300" / "samples" / "0000.txt").read_text() == "a bench, alone"
-    assert finished_indices(tmp_path) == {0, 300, 552}
-    assert read_scores(tmp_path)[552]["samples"][1] == {
-        "n": 1, "score": None, "switched": False, "reasoning_tokens": 64, "has_image": False}
-
-
-def test_unfinished_tmp_folder_is_not_finished(tmp_path):
-    (tmp_path / "00007.tmp" / "samples").mkdir(parents=True)
-    write_prompt_folder(tmp_path, 3, "{}", "c", [SampleOutput(_png("blue"), "r", 0.0)])
-    assert finished_indices(tmp_path) == {3}
-
-
 def _rows(spec):
-    return [{"category": c, "score": s, "switched": sw, "reasoning_tokens": t} for c, s, sw, t in spec]
+    return [{"category": c, "score": s, "switched": sw, "reasoning_tokens": t,
+             "failure": "no_image" if not sw and s == 0.0 else None} for c, s, sw, t in spec]
 
 
 def test_summary_geneval_averaging_is_mean_of_category_means():
     rows = _rows([("a", 1.0, True, 10), ("a", 0.0, True, 20), ("a", 1.0, False, 30), ("a", 1.0, True, 40),
                   ("b", 0.0, True, 0), ("b", None, True, 0)])
     s = summarize(rows, "categories", "geneval")
-    assert s["categories"]["a"] == {"score": 0.75, "scored": 4, "samples": 4}
-    assert s["categories"]["b"] == {"score": 0.0, "scored": 1, "samples": 2}
+    assert s["categories"]["a"] == {"score": 0.75, "scored": 4, "samples": 4, "failed": 0}
+    assert s["categories"]["b"] == {"score": 0.0, "scored": 1, "samples": 2, "failed": 0}
     assert s["overall"] == pytest.approx(0.375)          # (0.75 + 0.0) / 2, not 3/5
     assert s["switch_rate"] == pytest.approx(5 / 6)
     assert s["mean_reasoning_tokens"] == pytest.approx(100 / 6)
     assert summarize(rows, "samples")["overall"] == pytest.approx(3 / 5)
     table = markdown_table(s)
-    assert "| a | 4 | 4 | 0.7500 |" in table and "**0.3750**" in table
+    assert "| a | 4 | 0 | 4 | 0.7500 |" in table and "**0.3750**" in table
+    failed = summarize(_rows([("a", 1.0, True, 5), ("a", 0.0, False, 64), ("b", 0.0, False, 64)]), "samples")
+    assert (failed["failed"], failed["failures"], failed["categories"]["b"]["failed"]) == (2, {"no_image": 2}, 1)
+    assert failed["overall"] == pytest.approx(1 / 3)
+    assert "| **overall (samples)** | 3 | 2 | 3 |" in markdown_table(failed)
 
 
 def test_summary_without_scores_and_bad_rule():
@@ -100,3 +78,23 @@ def test_color_match_scores_decoded_pixels():
         REWARDS.build("vqa")
     with pytest.raises(ValueError, match="reward 'nowhere.Reward': cannot import 'nowhere.Reward'"):
         REWARDS.build({"class_path": "nowhere.Reward", "init_args": {}})
+
+
+def test_failures_are_scored_as_the_placeholder_and_never_earn_credit():
+    from unigen.evals.runner import score_samples
+    from unigen.rewards.color_match import ColorMatch
+    from unigen.data.trajectory import Trajectory
+
+    seen = []
+
+    def lenient(trajs):                       # a judge that likes every image it is shown
+        seen.extend(t.png is not None for t in trajs)
+        return [1.0] * len(trajs)
+
+    blue = {"include": [{"class": "cup", "count": 1, "color": "blue"}]}
+    trajs = [Trajectory("p", 0, "a blue cup", metadata=blue, png=_png((0, 0, 255))),
+             Trajectory("p", 1, "a blue cup", metadata=blue, png=None),
+             Trajectory("q", 0, "a cup", metadata={"include": [{"class": "cup", "count": 1}]}, png=None)]
+    assert score_samples(lenient, trajs, 16) == [1.0, 0.0, 0.0] and seen == [True, True, True]
+    assert score_samples(ColorMatch(), trajs, 16) == [1.0, 0.0, None]     # None: no color asked, not a score
+    assert score_samples(None, trajs, 16) == [None, None, None]

@@ -11,7 +11,8 @@ from PIL import Image
 
 from unigen.cli import main
 from unigen.data.prompts import PromptRecord, write_prompts
-from unigen.data.shards import finished_shards, read_shard, shard_name
+from unigen.data.reader import read_shard
+from unigen.data.shards import finished_shards, shard_name
 
 K, PER_SHARD = 2, 2
 
@@ -28,7 +29,7 @@ def prompt_file(tmp_path):
 
 
 def generate(prompt_file, out_dir, *extra: str) -> None:
-    torch.manual_seed(123)  # the preset's random weights; the samples themselves use per-row seeds
+    torch.manual_seed(123)  # neither the preset's weights (seeded by its name) nor the samples (per-row seeds) see it
     main(["generate", "--prompts", f"[{prompt_file}]", "--out_dir", str(out_dir), "--model", "janus-micro",
           "--samples_per_prompt", str(K), "--prompts_per_shard", str(PER_SHARD), "--batch_size", "3",
           "--sampling.mode", "explicit", "--sampling.max_reasoning_tokens", "4", *extra])
@@ -89,3 +90,41 @@ def test_prompt_ids_repeated_across_files_are_an_error(prompt_file, tmp_path):
     with pytest.raises(ValueError, match="appears in both"):
         main(["generate", "--prompts", f"[{prompt_file},{prompt_file}]", "--out_dir", str(tmp_path / "o"),
               "--model", "janus-micro"])
+
+
+def test_a_preset_is_one_model_whatever_the_global_seed():
+    from unigen.checkpoints import weights_sha256
+    from unigen.models.loading import load_model
+
+    torch.manual_seed(1)
+    first = weights_sha256(load_model("janus-micro"))
+    after = torch.rand(1)
+    torch.manual_seed(2)
+    assert weights_sha256(load_model("janus-micro")) == first
+    torch.manual_seed(1)
+    assert torch.equal(torch.rand(1), after)  # loading did not consume the caller's random stream
+
+
+def test_resume_onto_other_weights_is_refused_naming_both(prompt_file, tmp_path):
+    out = tmp_path / "out"
+    generate(prompt_file, out, "--limit", "4")
+    (out / shard_name("traj", 1)).unlink()  # as if killed before the last shard
+    index = json.loads((out / "traj-index.json").read_text())
+    del index["shards"][shard_name("traj", 1)]
+    (out / "traj-index.json").write_text(json.dumps(index))
+    record = json.loads((out / "traj-model.json").read_text())
+    assert record["model"] == "janus-micro" and len(record["sha256"]) == 64
+    record["sha256"] = "0" * 64  # as if the first run had drawn other random weights
+    (out / "traj-model.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"model mismatch: the shards in .* weights 0000000000000000 \(.*traj-model"
+                                         r".json'\), but --model 'janus-micro' has weights [0-9a-f]{16}"):
+        generate(prompt_file, out, "--limit", "4")
+
+
+def test_resume_refuses_a_finished_shard_damaged_since(prompt_file, tmp_path):
+    out = tmp_path / "out"
+    generate(prompt_file, out, "--limit", "2")
+    shard = out / shard_name("traj", 0)
+    shard.write_bytes(shard.read_bytes()[:2048])
+    with pytest.raises(Exception, match=f"shard '{shard}'.*truncated_tar"):
+        generate(prompt_file, out, "--limit", "2")

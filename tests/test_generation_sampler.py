@@ -119,17 +119,21 @@ def test_unconditional_rows_keep_only_bos_and_boi(micro_model):
     assert (cond[:, -1] == spec.boi_id).all() and (cond[mask[:2] == 0] == spec.pad_id).all()
 
 
-@pytest.mark.parametrize("cfg,attention,own_masks", [(1.5, "sdpa", True), (5.0, "sdpa", True),
-                                                     (5.0, "eager", True), (5.0, "sdpa", False)])
-def test_greedy_direct_matches_transformers_image_generate(cfg, attention, own_masks, monkeypatch):
-    """transformers needs cfg > 1; ``own_masks=False`` exercises the 2D-mask path of other backbones."""
+@pytest.mark.parametrize("cfg,attention,own_masks,decoder", [
+    (1.5, "sdpa", True, "eager"), (5.0, "sdpa", True, "eager"), (5.0, "eager", True, "eager"),
+    (5.0, "sdpa", False, "eager"), (5.0, "sdpa", True, "static"), (5.0, "sdpa", False, "static"),
+])
+def test_greedy_direct_matches_transformers_image_generate(cfg, attention, own_masks, decoder, monkeypatch):
+    """transformers needs cfg > 1; ``own_masks=False`` exercises the 2D-mask path of other backbones;
+    ``static`` is the fixed-shape step that CUDA graphs capture (``unigen.generation.graphs``)."""
     torch.manual_seed(0)
     micro_model = load_model("janus-micro", attn_implementation=attention).eval()
     assert micro_model.accepts_additive_mask()
     if not own_masks:
         monkeypatch.setattr(micro_model, "accepts_additive_mask", lambda: False)
     spec = micro_model.spec
-    ours = np.stack([r.image_tokens for r in sample(micro_model, PROMPTS, SamplingConfig(mode="direct", greedy=True, cfg=cfg))])
+    greedy = SamplingConfig(mode="direct", greedy=True, cfg=cfg)
+    ours = np.stack([r.image_tokens for r in sample(micro_model, PROMPTS, greedy, decoder=decoder)])
     ids, mask = prompt_batch(micro_model, PROMPTS, SamplingConfig(mode="direct", cfg=1.0))
     hf = micro_model.hf
     hf.generation_config.generation_kwargs = {"boi_token_id": spec.boi_id}

@@ -61,9 +61,9 @@ class PromptWords:
 def outside_reward(tmp_path, monkeypatch):
     """A module written to a folder on the path, as a user's own package would be."""
     (tmp_path / "plug").mkdir()
-    (tmp_path / "plug" / "my_rewards.py").write_text(OUTSIDE_REWARD)
+    (tmp_path / "plug" / "outside_rewards.py").write_text(OUTSIDE_REWARD)
     monkeypatch.syspath_prepend(str(tmp_path / "plug"))
-    return "my_rewards.PromptWords"
+    return "outside_rewards.PromptWords"
 
 
 def test_tiny_geneval_loop_end_to_end_and_an_outside_reward_in_loop_and_fit(

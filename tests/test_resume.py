@@ -137,7 +137,8 @@ def test_resumable_batches_skip_consumed_windows_and_cross_epochs():
     fresh.load_state_dict(state)
     assert keys_of(fresh) == epoch1[2:]  # the cut window is read again from its start, nothing before it
     trainer.global_step = 6
-    assert fresh.state_dict()["consumed"] == 6 and keys_of(fresh) != epoch1  # next: epoch 2
+    assert fresh.state_dict() == {"epoch": 2, "consumed": 0, "seed": 3}  # the epoch is done
+    assert keys_of(fresh) != epoch1  # next: epoch 2
 
     at_end = ResumableBatches(samples, 2, collate_ids, trainer, shuffle=True, seed=3)
     at_end.load_state_dict({"epoch": 1, "consumed": 6, "seed": 3})  # saved on the epoch's last step

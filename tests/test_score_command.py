@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from unigen.cli import main
-from unigen.data.shards import read_shard, write_shard
+from unigen.data.reader import read_shard
+from unigen.data.shards import write_shard
 from unigen.data.trajectory import Trajectory
 from unigen.files import png_bytes
 

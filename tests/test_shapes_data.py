@@ -10,7 +10,8 @@ import torch
 
 from tests.conftest import REPO
 from unigen.data.sequence import build_example
-from unigen.data.shards import finished_shards, read_shard
+from unigen.data.reader import read_shard
+from unigen.data.shards import finished_shards
 from unigen.worlds.shapes.dataset import PRETRAIN_WEIGHTS, world_model, write_world_shards
 from unigen.worlds.shapes.render import from_png
 from unigen.worlds.shapes.rewards import PlanReward, ShapesImageReward, model_decoder

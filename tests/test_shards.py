@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from unigen.data.sequence import BadSample
+from unigen.data.reader import read_shard
 from unigen.data.shards import (
-    finished_shards, from_sample, read_shard, shard_name, to_sample, write_planned_shards, write_shard,
+    finished_shards, from_sample, shard_name, to_sample, write_planned_shards, write_shard,
 )
 from unigen.data.synthesize import synthetic_trajectories
 from unigen.data.trajectory import Trajectory

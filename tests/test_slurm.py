@@ -47,7 +47,8 @@ def slurm_env(monkeypatch, *, nodes: int, per_node: int, proc: int, job: str = "
 def recipe_cli(recipe: str, tmp_path: Path, *extra: str) -> UnigenCLI:
     """The recipe parsed and instantiated (no fit) with CPU overrides, run from tmp_path."""
     args = ["--config", str(REPO / recipe), *CPU,
-            "--model.init_args.model", "janus-micro", "--data.init_args.num_workers", "0", *extra]
+            "--model.init_args.model", "janus-micro", "--data.init_args.num_workers", "0",
+            "--data.init_args.train_shards", "[shards/train-000000.tar]", *extra]
     return UnigenCLI(UnifiedLM, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                      parser_kwargs={"parser_mode": "omegaconf"}, save_config_kwargs={"overwrite": True},
                      args=args, run=False)
@@ -68,7 +69,8 @@ def test_recipe_under_a_simulated_two_node_allocation(recipe, monkeypatch, tmp_p
     assert str(trainer.logger.version) == "4242"
     assert any(type(p).__name__ == "AtomicCheckpointIO" for p in [trainer.strategy.checkpoint_io])
     assert {type(c).__name__ for c in trainer.callbacks} >= {"AttentionBackend", "RNGState", "ModelCheckpoint"}
-    assert cli.datamodule.hparams.pack_length == 4096
+    assert type(cli.datamodule).__name__ == "TrajectoryDataModule"
+    assert cli.datamodule.hparams.pack_length == 16384 and cli.datamodule.hparams.resampled
 
 
 def test_rank_reads_every_world_th_sample(monkeypatch, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import tarfile
@@ -14,8 +15,8 @@ import pytest
 import webdataset as wds
 
 from datamodules.trajectories import TrajectoryDataModule
+from unigen.data.reader import BadShardData, expand_shards
 from unigen.data.shards import to_sample, write_shard
-from unigen.data.stream import BadShardData, expand_shards
 from unigen.data.synthesize import synthetic_trajectories, write_synthetic_shards
 from unigen.models.loading import load_spec
 
@@ -207,11 +208,30 @@ def test_raise_crosses_a_worker_process(tmp_path):
         list(dm.train_dataloader())
 
 
-def test_a_repeated_key_is_a_bad_sample(tmp_path):
-    write_raw(tmp_path / "a-000000.tar", [good(1), good(2), good(2), good(3)])
-    dm = datamodule([str(tmp_path / "a-*.tar")], batch_size=2)
+def write_members(path: Path, members: list[tuple[str, bytes]]) -> None:
+    """A tar of exactly these (name, bytes) members, in order (duplicates included)."""
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def members_of(sample: dict) -> list[tuple[str, bytes]]:
+    return [(f"{sample['__key__']}.{field}", data) for field, data in sample.items() if field != "__key__"]
+
+
+def test_a_repeated_member_counts_once_and_a_repeated_key_is_its_own_reason(tmp_path):
+    one, two, three = good(1), good(2), good(3)
+    doubled = members_of(two)
+    doubled.insert(2, doubled[1])  # syn102_0's second member written twice in a row
+    write_members(tmp_path / "a-000000.tar", members_of(one) + doubled + members_of(three) + members_of(one))
+    dm = datamodule([str(tmp_path / "a-*.tar")], batch_size=1)
     batches = list(dm.pipeline(dm.train_paths, train=True))
-    assert keys_of(batches) == ["syn101_0", "syn102_0", "syn103_0"] and skips_of(batches) == {"duplicate_key": 1}
+    assert keys_of(batches) == ["syn101_0", "syn103_0"]
+    assert skips_of(batches) == {"duplicate_member": 1, "duplicate_key": 1}
+    with pytest.raises(BadShardData, match="key 'syn102_0': duplicate_member: member 'syn102_0.reasoning.txt'"):
+        list(datamodule([str(tmp_path / "a-*.tar")], on_bad_sample="raise").pipeline(dm.train_paths, train=True))
 
 
 def test_skips_after_the_last_full_batch_are_still_counted(tmp_path):
@@ -235,12 +255,12 @@ def test_fit_from_shards_logs_skips(tmp_path, caplog, monkeypatch):
     dm = TrajectoryDataModule([str(tmp_path / "d/train-*.tar")], [str(tmp_path / "d/val-*.tar")], batch_size=8,
                               num_workers=0, shuffle_buffer=16, shardshuffle=4)
     logger = L.pytorch.loggers.TensorBoardLogger(tmp_path, name="fit")
-    trainer = L.Trainer(accelerator="cpu", max_steps=6, logger=logger, log_every_n_steps=1, val_check_interval=3,
+    trainer = L.Trainer(accelerator="cpu", max_steps=10, logger=logger, log_every_n_steps=1, val_check_interval=3,
                         check_val_every_n_epoch=None, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False)
     trainer.fit(UnifiedLM("janus-micro", lr=3e-3, warmup_steps=1), datamodule=dm)
-    assert trainer.global_step == 6
-    assert dm.skipped == {"bad_json": 2, "too_long": 2}  # two epochs of 33 samples each
+    assert trainer.global_step == 10
+    assert dm.skipped == {"bad_json": 2, "too_long": 2}  # two whole epochs of 33 samples (5 batches) each
     assert "rank 0 fit: skipped 4 bad samples (bad_json: 2, too_long: 2)" in caplog.text
     events = EventAccumulator(logger.log_dir)
     events.Reload()

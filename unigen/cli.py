@@ -18,10 +18,12 @@ import lightning as L
 from jsonargparse import set_docstring_parse_options
 from lightning.pytorch.cli import LightningCLI
 
+from unigen.checkpoints import check_checkpoint_file
+from unigen.errors import config_error
 from unigen.module import UnifiedLM
 from unigen.pipeline.stage import command, settings_class
 from unigen.registry import Registry
-from unigen.scale.resume import resolve_ckpt_path
+from unigen.scale.resume import LATEST, LIGHTNING_KEYWORDS, resolve_ckpt_path
 
 LIGHTNING_COMMANDS = {
     "fit": "Train a model (reward-weighted post-training) from --config <fit.yaml>",
@@ -48,12 +50,34 @@ set_docstring_parse_options(attribute_docstrings=True)
 
 
 class UnigenCLI(LightningCLI):
-    """LightningCLI with unigen's defaults (omegaconf interpolation, re-runnable config saving)."""
+    """LightningCLI with unigen's defaults (omegaconf interpolation, re-runnable config saving) and
+    resume rules (``unigen.scale.resume``)."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--fresh", type=bool, default=False,
+                            help="fit: start from step 0 although the experiment holds checkpoints (moved aside)")
+
+    def instantiate_classes(self) -> None:
+        """Build model, data, trainer; an invalid config value becomes one line naming file and line."""
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError, KeyError) as err:
+            files = [str(path) for path in self.config[self.subcommand].get("config") or []]
+            raise config_error(err, files) from None
+
+    def _parse_ckpt_path(self) -> None:
+        """Check a ``--ckpt_path`` file before Lightning reads its hyperparameters (an error names it)."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path != LATEST and ckpt_path not in LIGHTNING_KEYWORDS:
+            check_checkpoint_file(ckpt_path, "--ckpt_path")
+        super()._parse_ckpt_path()
 
     def before_fit(self) -> None:
-        """``--ckpt_path latest`` -> the newest requeue/last checkpoint, or a fresh start."""
+        """Pin checkpoint folders; ``--ckpt_path latest`` -> the newest requeue/last checkpoint; refuse
+        a silent restart beside earlier checkpoints unless ``--fresh``."""
         config = self.config_init[self.subcommand]
-        config.ckpt_path = resolve_ckpt_path(config.get("ckpt_path"), self.trainer)
+        config.ckpt_path = resolve_ckpt_path(config.get("ckpt_path"), self.trainer, bool(config.get("fresh")))
 
 
 @contextmanager

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through ``<path>.tmp`` + rename: readers never see a partial file."""
+def atomic_write_bytes(path: str | Path, data: bytes, tmp_dir: str | Path | None = None) -> Path:
+    """Write ``data`` to ``path`` through ``<path>.tmp`` + rename: readers never see a partial file.
+
+    With ``tmp_dir`` (same file system) the temporary file is a per-process unique name there, so
+    folders that other programs list never hold one and concurrent writers do not collide.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    if tmp_dir is None:
+        tmp = path.with_name(path.name + ".tmp")
+    else:
+        Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+        tmp = Path(tmp_dir) / f"{os.getpid()}-{uuid.uuid4().hex}"
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode())
+def atomic_write_text(path: str | Path, text: str, tmp_dir: str | Path | None = None) -> Path:
+    return atomic_write_bytes(path, text.encode(), tmp_dir)
 
 
 def png_bytes(image: Image.Image | np.ndarray) -> bytes:

@@ -13,6 +13,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 IGNORE = -100
 
@@ -25,8 +26,8 @@ class HeadOutput:
     """sum over supervised tokens of (per-sample weight x cross-entropy)."""
     tokens: torch.Tensor
     """number of supervised tokens (unweighted)."""
-    logits: torch.Tensor
-    """(n_supervised, vocab) logits of the supervised positions, fp32."""
+    predictions: torch.Tensor
+    """(n_supervised,) argmax ids of the supervised positions (no gradient)."""
     labels: torch.Tensor
     """(n_supervised,) their target ids."""
 
@@ -36,22 +37,37 @@ def weighted_token_ce(
     hidden: torch.Tensor,
     labels: torch.Tensor,
     token_weight: torch.Tensor,
+    chunk_size: int = 0,
 ) -> HeadOutput:
     """Cross-entropy of ``head(hidden)`` against ``labels``, weighted per token, summed.
 
     Only supervised positions go through the head, so a large text vocabulary costs nothing at
-    image positions and vice versa.
+    image positions and vice versa. ``chunk_size`` > 0 runs the head on that many positions at a
+    time and recomputes each chunk's logits in backward, so at most one chunk's (chunk, vocab)
+    fp32 logits are alive instead of all of them (same loss and gradients).
     """
     selected = labels != IGNORE
     targets = labels[selected]
-    logits = head(hidden[selected]).float()
-    ce = F.cross_entropy(logits, targets, reduction="none")
+    states = hidden[selected]
+    if chunk_size <= 0 or states.shape[0] <= chunk_size:
+        ce, predictions = _head_ce(head, states, targets)
+    else:
+        parts = [checkpoint(_head_ce, head, h, t, use_reentrant=False)
+                 for h, t in zip(states.split(chunk_size), targets.split(chunk_size))]
+        ce, predictions = torch.cat([c for c, _ in parts]), torch.cat([p for _, p in parts])
     return HeadOutput(
         weighted_ce=(ce * token_weight[selected].to(ce.dtype)).sum(),
         tokens=selected.sum(),
-        logits=logits,
+        predictions=predictions,
         labels=targets,
     )
+
+
+def _head_ce(head: Callable[[torch.Tensor], torch.Tensor], states: torch.Tensor,
+             targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token fp32 cross-entropy and argmax ids of ``head(states)``."""
+    logits = head(states).float()
+    return F.cross_entropy(logits, targets, reduction="none"), logits.detach().argmax(-1)
 
 
 def combine(

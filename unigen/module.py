@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -11,10 +11,13 @@ from lightning.pytorch.strategies import FSDPStrategy
 from torchmetrics import MeanMetric
 
 from unigen.data.batch import Batch
+from unigen.lora import LoraSettings, add_lora
 from unigen.losses import HeadOutput, combine, weighted_token_ce
 from unigen.models.unified import UnifiedModel
 from unigen.models.inputs import backbone_inputs
 from unigen.models.loading import load_model, load_spec
+from unigen.models.sharded import load_sharded
+from unigen.scale.fsdp2 import mixed_precision
 from unigen.optim import adamw, warmup_cosine
 
 # The frozen VQ model and vision encoder stay in eval mode on purpose.
@@ -37,7 +40,10 @@ class UnifiedLM(L.LightningModule):
         betas: tuple[float, float] = (0.9, 0.95),
         warmup_steps: int = 10,
         min_lr_ratio: float = 0.1,
-        gradient_checkpointing: bool = False,
+        gradient_checkpointing: bool | Literal["full", "selective"] = False,
+        compile_layers: bool = False,
+        logits_chunk_size: int = 0,
+        lora: dict | None = None,
     ):
         """
         Args:
@@ -52,9 +58,17 @@ class UnifiedLM(L.LightningModule):
             betas: AdamW betas.
             warmup_steps: linear warmup steps, then cosine decay.
             min_lr_ratio: final LR as a fraction of ``lr``.
-            gradient_checkpointing: recompute transformer blocks in backward.
+            gradient_checkpointing: recompute transformer blocks in backward: ``true`` / ``full``
+                (whole blocks) or ``selective`` (keep matmul and attention outputs, recompute the
+                elementwise ops; ``unigen.scale.activations``).
+            compile_layers: ``torch.compile`` each decoder layer (GPU; compiles on the first steps).
+            logits_chunk_size: run each head on this many supervised positions at a time and
+                recompute their logits in backward (0: all at once); bounds the fp32 logits memory.
+            lora: train low-rank adapters on the backbone instead of all weights: the fields of
+                ``unigen.lora.LoraSettings`` (``rank``, ``alpha``, ``dropout``, ``targets``); ``{}`` = defaults.
         """
         super().__init__()
+        self.lora = None if lora is None else LoraSettings.from_dict(lora)
         self.save_hyperparameters()
         self.spec = load_spec(model, prompt_template)
         self.net: UnifiedModel | None = None
@@ -65,9 +79,29 @@ class UnifiedLM(L.LightningModule):
         if self.net is not None:
             return
         hp = self.hparams
-        self.net = load_model(hp.model, tuple(hp.freeze), hp.attn_implementation, prompt_template=hp.prompt_template)
+        mesh = getattr(self, "_device_mesh", None)  # set by ModelParallelStrategy (unigen.scale.fsdp2)
+        if mesh is not None:
+            if hp.lora:
+                raise ValueError("lora is not supported with the FSDP2 strategy: train adapters with DDP or one device")
+            self.net = load_sharded(hp.model, mesh["data_parallel"], self.trainer.strategy.root_device,
+                                    freeze=tuple(hp.freeze), attn_implementation=hp.attn_implementation,
+                                    prompt_template=hp.prompt_template, mp_policy=mixed_precision(self.trainer.precision))
+        else:
+            self.net = load_model(hp.model, tuple(hp.freeze), hp.attn_implementation, prompt_template=hp.prompt_template)
+        self.apply_training_options()
+
+    def apply_training_options(self) -> None:
+        """LoRA, activation checkpointing and per-layer compilation on the built ``net``."""
+        hp = self.hparams
+        if self.lora:
+            add_lora(self.net, self.lora)
         if hp.gradient_checkpointing:
-            self.net.set_gradient_checkpointing(True)
+            mode = "full" if hp.gradient_checkpointing is True else hp.gradient_checkpointing
+            self.net.set_gradient_checkpointing(True, mode)
+        if hp.compile_layers:
+            for layer in self.net.modules():
+                if isinstance(layer, self.net.decoder_layer_class()):
+                    layer.compile()
         self.net.train(self.training)  # from_pretrained returns eval mode; frozen parts stay in eval
 
     def setup(self, stage: str) -> None:
@@ -82,8 +116,9 @@ class UnifiedLM(L.LightningModule):
         embeds, mask, positions = backbone_inputs(embeds, batch, self.net)
         hidden, _ = self.net.backbone(embeds, mask, positions)
         hidden = hidden.view(*batch.input_ids.shape, -1)
-        text = weighted_token_ce(self.net.text_logits, hidden, batch.text_labels, batch.token_weights("text"))
-        image = weighted_token_ce(self.net.image_logits, hidden, batch.image_labels, batch.token_weights("image"))
+        chunk = self.hparams.logits_chunk_size
+        text = weighted_token_ce(self.net.text_logits, hidden, batch.text_labels, batch.token_weights("text"), chunk)
+        image = weighted_token_ce(self.net.image_logits, hidden, batch.image_labels, batch.token_weights("image"), chunk)
         return text, image
 
     def _global_counts(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,7 +140,7 @@ class UnifiedLM(L.LightningModule):
         at_switch = text.labels == self.spec.boi_id
         if not at_switch.any():
             return None
-        return (text.logits[at_switch].argmax(-1) == self.spec.boi_id).float().mean()
+        return (text.predictions[at_switch] == self.spec.boi_id).float().mean()
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         text, image = self.heads(batch)

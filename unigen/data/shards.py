@@ -1,4 +1,4 @@
-"""Trajectory shards: the on-disk WebDataset format, an atomic shard writer and a shard reader.
+"""Trajectory shards: the on-disk WebDataset format and an atomic shard writer (the reader: ``unigen.data.reader``).
 
 Format version 1 (see docs/trajectories.md). One sample per trajectory, key ``<prompt_id>_<idx>``:
 ``prompt.txt``, ``reasoning.txt``, ``image_tokens.npy`` (int64, raster order, empty = no image),
@@ -16,8 +16,7 @@ import json
 import math
 import os
 import re
-import tarfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,19 +115,28 @@ def from_sample(sample: dict[str, Any]) -> Trajectory:
                       png=sample.get("png"), **fields)
 
 
-def finished_shards(out_dir: str | Path, prefix: str) -> dict[str, int]:
-    """Shard file name -> sample count, for every shard completed in ``out_dir``."""
+def read_index(out_dir: str | Path, prefix: str) -> dict[str, Any]:
+    """The shard index of ``out_dir``: ``shards`` (file name -> sample count) and ``skipped``
+    (file name -> {reason: count} of input samples a shard-to-shard stage dropped); empty when absent."""
     path = index_path(out_dir, prefix)
     if not path.exists():
-        return {}
+        return {"shards": {}, "skipped": {}}
     try:
-        return json.loads(path.read_text())["shards"]
-    except (json.JSONDecodeError, KeyError) as err:
-        raise ValueError(f"shard index '{path}' is unreadable: {err}") from err
+        index = json.loads(path.read_text())
+        return {"shards": dict(index["shards"]), "skipped": dict(index.get("skipped", {}))}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"shard index '{path}' is unreadable: {err!r}") from None
 
 
-def write_shard(out_dir: str | Path, prefix: str, index: int, trajectories: list[Trajectory]) -> Path:
-    """Write one complete shard atomically and record it in the index. Returns its path."""
+def finished_shards(out_dir: str | Path, prefix: str) -> dict[str, int]:
+    """Shard file name -> sample count, for every shard completed in ``out_dir``."""
+    return read_index(out_dir, prefix)["shards"]
+
+
+def write_shard(out_dir: str | Path, prefix: str, index: int, trajectories: list[Trajectory],
+                skipped: dict[str, int] | None = None) -> Path:
+    """Write one complete shard atomically and record it in the index (with the ``skipped``
+    {reason: count} of the input it was made from, if any). Returns its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     final = out / shard_name(prefix, index)
@@ -137,24 +145,16 @@ def write_shard(out_dir: str | Path, prefix: str, index: int, trajectories: list
         for traj in trajectories:
             sink.write(to_sample(traj))
     os.replace(tmp, final)
-    shards = finished_shards(out, prefix)
-    shards[final.name] = len(trajectories)
-    payload = {"format_version": FORMAT_VERSION, "shards": dict(sorted(shards.items()))}
+    current = read_index(out, prefix)
+    current["shards"][final.name] = len(trajectories)
+    current["skipped"].pop(final.name, None)
+    if skipped:
+        current["skipped"][final.name] = dict(sorted(skipped.items()))
+    payload: dict[str, Any] = {"format_version": FORMAT_VERSION, "shards": dict(sorted(current["shards"].items()))}
+    if current["skipped"]:
+        payload["skipped"] = dict(sorted(current["skipped"].items()))
     atomic_write_bytes(index_path(out, prefix), json.dumps(payload, indent=1).encode())
     return final
-
-
-def read_shard(path: str | Path) -> Iterator[Trajectory]:
-    """Every trajectory of one shard, in order (plain tarfile: for stages that map shard -> shard)."""
-    grouped: dict[str, dict[str, Any]] = {}
-    with tarfile.open(path) as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            key, _, field = member.name.partition(".")
-            grouped.setdefault(key, {"__key__": key})[field] = tar.extractfile(member).read()
-    for sample in grouped.values():
-        yield from_sample(sample)
 
 
 def remove_partial_shards(out_dir: str | Path, prefix: str) -> list[Path]:

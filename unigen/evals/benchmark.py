@@ -45,24 +45,27 @@ class Benchmark:
         """Categories in order of first appearance."""
         return list(dict.fromkeys(r.category for r in self.prompts))
 
-    def subset(self, max_prompts: int | None, per_category: bool = True) -> Benchmark:
-        """The first ``max_prompts`` prompts, spread evenly over categories when ``per_category``."""
-        if max_prompts is None or max_prompts >= len(self.prompts):
-            return self
-        if per_category:
-            by_cat: dict[str, list[int]] = {c: [] for c in self.categories}
-            for i, r in enumerate(self.prompts):
-                by_cat[r.category].append(i)
-            picked: list[int] = []
-            while len(picked) < max_prompts:
-                for idx in by_cat.values():
-                    if idx and len(picked) < max_prompts:
-                        picked.append(idx.pop(0))
-            picked.sort()
-        else:
-            picked = list(range(max_prompts))
-        return Benchmark(self.name, [self.prompts[i] for i in picked],
-                         [self.source_lines[i] for i in picked], self.averaging)
+    def spread(self, max_prompts: int | None, among: list[int] | None = None) -> list[int]:
+        """Indices of the first ``max_prompts`` prompts (of ``among``, default all), taken from the
+        categories in turn so that each is covered; in benchmark order."""
+        among = list(range(len(self.prompts))) if among is None else among
+        if max_prompts is None or max_prompts >= len(among):
+            return among
+        by_cat: dict[str, list[int]] = {}
+        for i in among:
+            by_cat.setdefault(self.prompts[i].category, []).append(i)
+        picked: list[int] = []
+        while len(picked) < max_prompts:
+            for idx in by_cat.values():
+                if idx and len(picked) < max_prompts:
+                    picked.append(idx.pop(0))
+        return sorted(picked)
+
+    def subset(self, max_prompts: int | None) -> Benchmark:
+        """A benchmark of the ``spread`` prompts (for in-memory evaluation; files use benchmark indices)."""
+        picked = self.spread(max_prompts)
+        return Benchmark(self.name, [self.prompts[i] for i in picked], [self.source_lines[i] for i in picked],
+                         self.averaging)
 
 
 BENCHMARKS = Registry("benchmark", {
@@ -71,6 +74,7 @@ BENCHMARKS = Registry("benchmark", {
     "t2i_compbench": "unigen.evals.loaders.load_t2i_compbench",
     "wise": "unigen.evals.loaders.load_wise",
     "oneig": "unigen.evals.loaders.load_oneig",
+    "oneig_zh": "unigen.evals.loaders.load_oneig_zh",
     "shapes": "unigen.worlds.shapes.world.shapes_benchmark",
 })
 """Short name -> loader (the published-file ones take ``path``: the file or folder you give)."""

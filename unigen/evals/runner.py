@@ -1,58 +1,131 @@
-"""Draw a benchmark's prompts with a model, score the samples and summarise them.
+"""Draw a benchmark's prompts with a model, write them in the benchmark's official layout, score
+and summarise them.
 
-``draw_and_score`` is shared by the evaluate stage (``unigen.pipeline.evaluate``: GenEval-layout
-folders, resumable) and the periodic evaluation callback (in memory).
+``draw_and_score`` is shared by the evaluate stage (``unigen.pipeline.evaluate``: official layout +
+unigen's records, resumable, sliceable over processes) and the periodic evaluation callback (in
+memory).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from unigen.evals.benchmark import Benchmark
-from unigen.evals.layout import SampleOutput, read_scores
-from unigen.rewards.contract import Reward
-from unigen.evals.summary import image_grid, png_image, summarize, write_summary
 from unigen.data.prompts import PromptRecord
+from unigen.data.trajectory import Trajectory
+from unigen.evals.benchmark import Benchmark
+from unigen.evals.layouts import Layout, placeholder_png
+from unigen.evals.records import SampleOutput, read_records, tmp_dir, write_files, write_record
+from unigen.evals.summary import image_grid, png_image, summarize, write_summary
 from unigen.generation import SamplingConfig
-from unigen.generation.rollouts import generate_trajectories
+from unigen.generation.rollouts import generate_trajectories, sample_seed
 from unigen.models.unified import UnifiedModel
+from unigen.rewards.contract import Reward
+
+def score_samples(reward: Reward | None, trajs: list[Trajectory], image_size: int) -> list[float | None]:
+    """Scores of ``trajs``. A trajectory without an image is shown to the reward as the placeholder the
+    official layouts hold (so the reward still decides whether it applies to the prompt: None) and
+    any score it gets becomes 0: a failure never earns credit and is never left out."""
+    if reward is None:
+        return [None] * len(trajs)
+    shown = [t if t.png is not None else replace(t, png=placeholder_png(image_size)) for t in trajs]
+    scores = reward(shown)
+    if len(scores) != len(trajs):
+        raise ValueError(f"reward returned {len(scores)} scores for {len(trajs)} samples")
+    return [None if s is None else (float(s) if t.png is not None else 0.0) for t, s in zip(trajs, scores)]
 
 
 @torch.no_grad()
 def draw_and_score(model: UnifiedModel, records: list[PromptRecord], samples_per_prompt: int,
                    config: SamplingConfig, reward: Reward | None, seed: int, model_id: str) -> list[list[SampleOutput]]:
-    """``samples_per_prompt`` samples for each record (in record order), scored when a reward is given."""
+    """``samples_per_prompt`` samples for each record (in record order), scored when a reward is given
+    (``score_samples``); a sample without an image is a failure (``no_image``)."""
     trajs = generate_trajectories(model, records, samples_per_prompt, config, seed, model_id, decode_png=True)
-    scores = reward(trajs) if reward is not None else [None] * len(trajs)
-    if len(scores) != len(trajs):
-        raise ValueError(f"reward returned {len(scores)} scores for {len(trajs)} samples")
+    scores = score_samples(reward, trajs, model.spec.image_size)
     by_prompt: dict[str, list[tuple[int, SampleOutput]]] = {r.id: [] for r in records}
     for traj, score in zip(trajs, scores):
-        switched = bool(traj.generation.get("switched", traj.has_image))
-        tokens = traj.generation.get("reasoning_tokens", len(model.spec.encode_text(traj.reasoning)))
-        sample = SampleOutput(traj.png, traj.reasoning, None if score is None else float(score), switched, int(tokens))
+        gen = traj.generation
+        sample = SampleOutput(traj.png, traj.reasoning, score, bool(gen.get("switched", traj.has_image)),
+                              int(gen.get("reasoning_tokens", 0)), gen.get("seed"), str(gen.get("stop", "")),
+                              None if traj.png is not None else "no_image")
         by_prompt[traj.prompt_id].append((traj.sample_idx, sample))
     return [[s for _, s in sorted(by_prompt[r.id], key=lambda x: x[0])] for r in records]
 
 
+def too_long_samples(record: PromptRecord, samples_per_prompt: int, seed: int, reward: Reward | None,
+                     image_size: int) -> list[SampleOutput]:
+    """The failed samples of a prompt that does not fit the model's context (``--overlong skip``)."""
+    trajs = [Trajectory(record.id, k, record.prompt, category=record.category, metadata=record.metadata)
+             for k in range(samples_per_prompt)]
+    scores = score_samples(reward, trajs, image_size)
+    return [SampleOutput(None, "", score, False, 0, sample_seed(seed, record.id, k), "", "prompt_too_long")
+            for k, score in enumerate(scores)]
+
+
 def sample_rows(records: list[PromptRecord], samples: list[list[SampleOutput]]) -> list[dict]:
     """Flatten per-prompt samples into the rows ``summarize`` reads."""
-    return [{"category": r.category, "score": s.score, "switched": s.switched, "reasoning_tokens": s.reasoning_tokens}
-            for r, group in zip(records, samples) for s in group]
+    return [{"category": r.category, "score": s.score, "switched": s.switched, "reasoning_tokens": s.reasoning_tokens,
+             "failure": s.failure} for r, group in zip(records, samples) for s in group]
 
 
-def summarize_folder(outdir: str | Path, bench: Benchmark, grid_prompts: int = 16) -> dict:
-    """Summary, Markdown table and grid from every finished prompt folder under ``outdir``."""
-    scores = read_scores(outdir)
-    rows = [{**s, "category": entry["category"]} for entry in scores.values() for s in entry["samples"]]
+def benchmark_digest(bench: Benchmark) -> str:
+    """sha256 over the prompts' ids and texts: a run folder belongs to one benchmark release."""
+    digest = hashlib.sha256()
+    for record in bench.prompts:
+        digest.update(f"{record.id}\0{record.prompt}\0".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def write_prompt(outdir: str | Path, bench: Benchmark, layout: Layout, index: int, samples: list[SampleOutput],
+                 image_size: int) -> None:
+    """The prompt's official-layout files, then its record (which marks it finished)."""
+    files = layout.render(bench, index, [s.png for s in samples], image_size)
+    write_files(outdir, files)
+    record = bench.prompts[index]
+    write_record(outdir, index, {"id": record.id, "category": record.category, "prompt": record.prompt,
+                                 "image_size": image_size}, sorted(files), samples)
+
+
+def first_samples(outdir: str | Path, prompts: int, records: dict[int, dict] | None = None
+                  ) -> list[tuple[str, bytes | None]]:
+    """(prompt, PNG holding its first sample) of the first ``prompts`` finished prompts of an
+    evaluation folder, whatever its layout (a grid layout's PNG shows all of the prompt's samples)."""
+    records = read_records(outdir) if records is None else records
+    out = []
+    for index in sorted(records)[:prompts]:
+        png = Path(outdir) / next(f for f in records[index]["files"] if f.endswith(".png"))
+        out.append((records[index]["prompt"], png.read_bytes() if png.is_file() else None))
+    return out
+
+
+def summarize_folder(outdir: str | Path, bench: Benchmark, layout: Layout, samples_per_prompt: int,
+                     grid_prompts: int = 16) -> dict:
+    """Summary over every finished prompt under ``outdir`` (all processes'), with the grid and the
+    official scoring command in ``summary.md``. Under an exclusive lock: of processes sharing the
+    folder, the last to summarise sees every record the others wrote."""
+    lock = tmp_dir(outdir) / "summary.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return _summarize_folder(outdir, bench, layout, samples_per_prompt, grid_prompts)
+
+
+def _summarize_folder(outdir: str | Path, bench: Benchmark, layout: Layout, samples_per_prompt: int,
+                      grid_prompts: int) -> dict:
+    records = read_records(outdir)
+    rows = [{**s, "category": entry["category"]} for entry in records.values() for s in entry["samples"]]
     summary = summarize(rows, bench.averaging, bench.name)
-    shown = sorted(scores)[:grid_prompts]
-    images, captions = [], []
-    for index in shown:
-        png = Path(outdir) / f"{index:05d}" / "samples" / "0000.png"
-        images.append(png_image(png.read_bytes() if png.is_file() else None))
-        captions.append(bench.prompts[index].prompt)
-    write_summary(outdir, summary, image_grid(images, captions) if images else None)
+    summary["prompts"] = {"finished": len(records), "benchmark": len(bench.prompts)}
+    shown = first_samples(outdir, grid_prompts, records)
+    images, captions = [png_image(png) for _, png in shown], [prompt for prompt, _ in shown]
+    image_size = next(iter(records.values()))["image_size"] if records else 0
+    notes = ("Official scoring of this folder, with `OUT` set to its path:\n\n"
+             + layout.scoring("$OUT", bench, samples_per_prompt, image_size))
+    write_summary(outdir, summary, image_grid(images, captions) if images else None, notes, tmp_dir(outdir))
     return summary
+
+

@@ -3,12 +3,15 @@
 ``summary.json``::
 
     {"benchmark": "geneval", "averaging": "categories", "overall": 0.61,
-     "categories": {"counting": {"score": 0.4, "scored": 320, "samples": 320}, ...},
-     "samples": 2212, "scored": 2212, "switch_rate": 0.97, "mean_reasoning_tokens": 41.2}
+     "categories": {"counting": {"score": 0.4, "scored": 320, "samples": 320, "failed": 3}, ...},
+     "samples": 2212, "scored": 2212, "failed": 9, "failures": {"no_image": 7, "prompt_too_long": 2},
+     "switch_rate": 0.97, "mean_reasoning_tokens": 41.2}
 
 Scores are per sample in [0, 1] (1 = correct); a category's score is the mean of its scored
 samples; ``overall`` follows the benchmark's averaging rule (``base.AVERAGING``). Samples with no
-score (scorer returned None) are counted in ``samples`` but not in ``scored``.
+score (scorer returned None) are counted in ``samples`` but not in ``scored``. A sample without an
+image (``failure`` set) is counted in ``failed`` and scores 0 wherever the scorer applies
+(``evaluation.score_samples``).
 """
 
 from __future__ import annotations
@@ -26,16 +29,21 @@ from unigen.files import atomic_write_bytes, atomic_write_text, png_bytes
 
 def summarize(rows: list[dict[str, Any]], averaging: str, benchmark: str = "") -> dict[str, Any]:
     """``rows``: one dict per sample with ``category``, ``score`` (float|None), ``switched``,
-    ``reasoning_tokens``. Returns the summary dict described in the module docstring."""
+    ``reasoning_tokens`` and ``failure`` (None or a reason). Returns the summary dict described in
+    the module docstring."""
     cats: dict[str, dict[str, Any]] = {}
+    failures: dict[str, int] = {}
     for row in rows:
-        entry = cats.setdefault(row["category"], {"total": 0.0, "scored": 0, "samples": 0})
+        entry = cats.setdefault(row["category"], {"total": 0.0, "scored": 0, "samples": 0, "failed": 0})
         entry["samples"] += 1
+        if row.get("failure"):
+            entry["failed"] += 1
+            failures[row["failure"]] = failures.get(row["failure"], 0) + 1
         if row.get("score") is not None:
             entry["total"] += float(row["score"])
             entry["scored"] += 1
     categories = {c: {"score": e["total"] / e["scored"] if e["scored"] else None, "scored": e["scored"],
-                      "samples": e["samples"]} for c, e in cats.items()}
+                      "samples": e["samples"], "failed": e["failed"]} for c, e in cats.items()}
     scored = sum(e["scored"] for e in cats.values())
     if averaging == "categories":
         means = [e["score"] for e in categories.values() if e["score"] is not None]
@@ -47,7 +55,7 @@ def summarize(rows: list[dict[str, Any]], averaging: str, benchmark: str = "") -
     n = len(rows)
     return {
         "benchmark": benchmark, "averaging": averaging, "overall": overall, "categories": categories,
-        "samples": n, "scored": scored,
+        "samples": n, "scored": scored, "failed": sum(failures.values()), "failures": failures,
         "switch_rate": sum(bool(r.get("switched", True)) for r in rows) / n if n else None,
         "mean_reasoning_tokens": sum(r.get("reasoning_tokens", 0) for r in rows) / n if n else None,
     }
@@ -59,11 +67,11 @@ def _fmt(value: float | None) -> str:
 
 def markdown_table(summary: dict[str, Any]) -> str:
     """A Markdown table: one row per category, then the overall row."""
-    lines = ["| category | samples | scored | score |", "|---|---:|---:|---:|"]
+    lines = ["| category | samples | failed (no image) | scored | score |", "|---|---:|---:|---:|---:|"]
     for cat, e in summary["categories"].items():
-        lines.append(f"| {cat} | {e['samples']} | {e['scored']} | {_fmt(e['score'])} |")
-    lines.append(f"| **overall ({summary['averaging']})** | {summary['samples']} | {summary['scored']} | "
-                 f"**{_fmt(summary['overall'])}** |")
+        lines.append(f"| {cat} | {e['samples']} | {e['failed']} | {e['scored']} | {_fmt(e['score'])} |")
+    lines.append(f"| **overall ({summary['averaging']})** | {summary['samples']} | {summary['failed']} | "
+                 f"{summary['scored']} | **{_fmt(summary['overall'])}** |")
     return "\n".join(lines) + "\n"
 
 
@@ -84,22 +92,27 @@ def image_grid(images: list[Image.Image], captions: list[str], cols: int = 4, ti
     return grid
 
 
+PLACEHOLDER_RGB = (128, 128, 128)
+
+
 def placeholder(size: int = 16) -> Image.Image:
-    """Grey tile standing for a sample that produced no image."""
-    return Image.new("RGB", (size, size), (128, 128, 128))
+    """Uniform mid-grey tile standing for a sample that produced no image (see ``layouts/base.py``)."""
+    return Image.new("RGB", (size, size), PLACEHOLDER_RGB)
 
 
 def png_image(png: bytes | None) -> Image.Image:
     return placeholder() if png is None else Image.open(io.BytesIO(png))
 
 
-def write_summary(outdir: str | Path, summary: dict[str, Any], grid: Image.Image | None = None) -> None:
-    """``summary.json``, ``summary.md`` and (when given) ``grid.png`` in ``outdir``, each atomically."""
+def write_summary(outdir: str | Path, summary: dict[str, Any], grid: Image.Image | None = None,
+                  notes: str = "", tmp_dir: str | Path | None = None) -> None:
+    """``summary.json``, ``summary.md`` (the table, then ``notes``) and (when given) ``grid.png`` in
+    ``outdir``, each atomically (temporary files in ``tmp_dir`` when given)."""
     outdir = Path(outdir)
-    atomic_write_text(outdir / "summary.json", json.dumps(summary, indent=2))
-    atomic_write_text(outdir / "summary.md", markdown_table(summary))
+    atomic_write_text(outdir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False), tmp_dir)
+    atomic_write_text(outdir / "summary.md", markdown_table(summary) + (f"\n{notes}" if notes else ""), tmp_dir)
     if grid is not None:
-        atomic_write_bytes(outdir / "grid.png", png_bytes(grid))
+        atomic_write_bytes(outdir / "grid.png", png_bytes(grid), tmp_dir)
 
 
 def failure_rates(summary: dict[str, Any]) -> dict[str, float]:

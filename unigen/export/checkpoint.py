@@ -36,21 +36,28 @@ def consolidate_sharded(folder: Path, out_file: Path) -> Path:
 
     Runs on CPU without a process group. Only the model weights are read from the shards (not the
     optimizer states, two to three times their size): what Lightning's ``consolidate_checkpoint``
-    does, restricted to the ``model`` key.
+    does, restricted to the weights (``model`` from FSDP, ``state_dict`` from FSDP2).
     """
     from lightning.pytorch.utilities.consolidate_checkpoint import _format_checkpoint
+    from torch.distributed.checkpoint import FileSystemReader
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict_from_keys
 
     try:
+        entries = {key.split(".")[0] for key in FileSystemReader(str(folder)).read_metadata().state_dict_metadata}
+        # FSDP (1) writes the weights under "model", FSDP2 (ModelParallelStrategy) under "state_dict"
+        entry = next((name for name in ("model", "state_dict") if name in entries), None)
+        if entry is None:
+            raise CheckpointError(f"sharded checkpoint '{folder}' has no 'model' or 'state_dict' entry "
+                                  "(not written by Lightning FSDP)")
         with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
             warnings.filterwarnings("ignore", message="torch.distributed is unavailable or uninitialized")
-            checkpoint = _load_state_dict_from_keys(keys={"model"}, checkpoint_id=str(folder))
+            checkpoint = _load_state_dict_from_keys(keys={entry}, checkpoint_id=str(folder))
+    except CheckpointError:
+        raise
     except Exception as err:  # torch.distributed.checkpoint wraps reader errors in several types
         raise CheckpointError(f"cannot read the shards of sharded checkpoint '{folder}': {err}") from err
-    if "model" not in checkpoint:
-        raise CheckpointError(f"sharded checkpoint '{folder}' has no 'model' entry (not written by Lightning FSDP)")
     checkpoint.update(torch.load(folder / SHARDED_METADATA, map_location="cpu", weights_only=False))
-    torch.save(_format_checkpoint(checkpoint), out_file)
+    torch.save(_format_checkpoint(checkpoint) if entry == "model" else checkpoint, out_file)
     return out_file
 
 

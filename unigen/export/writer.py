@@ -26,6 +26,7 @@ from unigen.export.checkpoint import (
     is_sharded_checkpoint,
     read_checkpoint,
 )
+from unigen.lora import has_lora, merge_lora, save_adapter
 from unigen.models.unified import UnifiedModel
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ TRAINING_STATE = ("optimizer_states", "lr_schedulers", "loops", "callbacks")
 """Checkpoint entries only needed to resume training, left out before loading for export."""
 
 REQUIRED_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "processor_config.json")
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def export_checkpoint(
@@ -46,6 +48,7 @@ def export_checkpoint(
     guidance_scale: float = 5.0,
     dtype: Literal["float32", "bfloat16", "float16"] | None = None,
     overwrite: bool = False,
+    lora: Literal["merge", "adapter"] = "merge",
 ) -> Path:
     """Write a unigen checkpoint as a transformers model folder; returns ``out``.
 
@@ -61,8 +64,13 @@ def export_checkpoint(
         guidance_scale: default classifier-free guidance scale written to the generation config.
         dtype: cast the weights before saving (default: keep the checkpoint's dtype).
         overwrite: replace an existing ``out`` (swapped only once the new folder is complete).
+        lora: for a checkpoint trained with LoRA adapters: ``merge`` them into the weights (a plain
+            transformers folder) or write the ``adapter`` alone in peft's layout (its base, with the
+            tokenizer and processor, is the checkpoint's ``model``).
     """
     ckpt, out = Path(ckpt), Path(out)
+    if lora not in ("merge", "adapter"):
+        raise ValueError(f"lora '{lora}' is not one of 'merge', 'adapter'")
     if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"dtype '{dtype}' is not one of {sorted(DTYPES)}")
     if out.exists() and not overwrite:
@@ -73,11 +81,17 @@ def export_checkpoint(
         ckpt_file, meta = _prepare_checkpoint(ckpt, Path(work))
         net = _load_net(ckpt_file, ckpt, meta["hyper_parameters"]["model"], DTYPES.get(dtype))
         stage = Path(work) / "stage"
-        net.save_pretrained(str(stage), guidance_scale=guidance_scale)
+        adapter = has_lora(net) and lora == "adapter"
+        if adapter:
+            save_adapter(net, stage, meta["hyper_parameters"]["model"])
+        else:
+            if has_lora(net):
+                merge_lora(net)
+            net.save_pretrained(str(stage), guidance_scale=guidance_scale)
         card = render_card(out.name, meta, str(ckpt), net.spec, guidance_scale, data_strategy,
                            evaluation, None if summary is None else str(summary))
         (stage / "README.md").write_text(card)
-        _check_complete(stage)
+        _check_complete(stage, ADAPTER_FILES if adapter else REQUIRED_FILES)
         _readable_by_all(stage)
         _move_into_place(stage, out, overwrite)
     log.info("exported %s -> %s", ckpt, out)
@@ -132,8 +146,8 @@ def _load_net(ckpt_file: Path, ckpt: Path, model: str, dtype: torch.dtype | None
         ) from err
 
 
-def _check_complete(folder: Path) -> None:
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+def _check_complete(folder: Path, required: tuple[str, ...]) -> None:
+    missing = [name for name in required if not (folder / name).is_file()]
     if not any(folder.glob("*.safetensors")):
         missing.append("*.safetensors")
     if missing:

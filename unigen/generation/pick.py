@@ -8,6 +8,8 @@ device's RNG state, and no per-row ``torch.Generator`` calls are needed in the d
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 
 _MASK32 = 0xFFFFFFFF
@@ -38,6 +40,14 @@ def gumbel_noise(keys: torch.Tensor, steps: torch.Tensor, stream: int, size: int
     return -torch.log(-torch.log(uniform))
 
 
+class Noise(Protocol):
+    """The rows' Gumbel noise: ``at(step, stream, size)`` is ``gumbel_noise`` at that step, (R, size)."""
+
+    keys: torch.Tensor
+
+    def at(self, step, stream: int, size: int) -> torch.Tensor: ...
+
+
 class NoiseBlocks:
     """Gumbel noise per (stream, step), computed for a block of upcoming steps at once.
 
@@ -57,6 +67,17 @@ class NoiseBlocks:
             start, block = step, gumbel_noise(self.keys, steps, stream, size)
             self.blocks[stream] = (start, block)
         return block[step - start]
+
+
+class StepNoise:
+    """Gumbel noise of the step held in a 0-d device tensor, computed on the device without reading
+    the step on the host (for the static-shape, CUDA-graph decode step)."""
+
+    def __init__(self, keys: torch.Tensor):
+        self.keys = keys
+
+    def at(self, step: torch.Tensor, stream: int, size: int) -> torch.Tensor:
+        return gumbel_noise(self.keys, step.view(1), stream, size)[0]
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -88,8 +109,8 @@ def guide(logits: torch.Tensor, cfg: float) -> torch.Tensor:
 
 def choose(
     logits: torch.Tensor,
-    noise: NoiseBlocks,
-    step: int,
+    noise: Noise,
+    step: int | torch.Tensor,
     stream: int,
     greedy: bool,
     temperature: float = 1.0,

@@ -4,6 +4,10 @@ All rows advance in lockstep (one token per step) but each is in its own phase. 
 samples begin-of-image (unified) or ends its text (explicit) switches; its next input is BOI and
 its next token comes from the image head. Rows that finish keep occupying their batch slot (fed
 pad, output ignored) so the static cache never changes shape.
+
+``step`` is a Python int in the eager loop or a 0-d device tensor in the static-shape step
+(``unigen.generation.graphs``); every state update is in place and free of host syncs, so the same
+code runs inside a captured CUDA graph.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import torch
 
 from unigen.data.sequence import unconditional
 from unigen.generation.config import SampleResult, SamplingConfig
-from unigen.generation.pick import IMAGE_STREAM, TEXT_STREAM, NoiseBlocks, choose, guide
+from unigen.generation.pick import IMAGE_STREAM, TEXT_STREAM, Noise, choose, guide
 from unigen.models.unified import UnifiedModel
 
 TEXT, IMAGE, DONE = 0, 1, 2
@@ -21,20 +25,30 @@ STOP_NONE, STOP_IMAGE, STOP_EOS, STOP_LIMIT = 0, 1, 2, 3
 STOP_NAMES = {STOP_NONE: "", STOP_IMAGE: "image", STOP_EOS: "eos", STOP_LIMIT: "limit"}
 
 
+def next_embeds(model: UnifiedModel, text_ids: torch.Tensor | None, image_ids: torch.Tensor,
+                use_image: torch.Tensor | None) -> torch.Tensor:
+    """(R, 1, H) embeddings of the next inputs ``RowStates.step`` returned."""
+    embeds = model.embed_image(image_ids)
+    if text_ids is not None:
+        embeds = torch.where(use_image[:, None], embeds, model.embed_text(text_ids).to(embeds.dtype))
+    return embeds[:, None]
+
+
 class RowStates:
     """Phases, counters and outputs of B rows (the conditional rows; CFG rows mirror them)."""
 
-    def __init__(self, model: UnifiedModel, config: SamplingConfig, keys: torch.Tensor, device: torch.device):
+    def __init__(self, model: UnifiedModel, config: SamplingConfig, noise: Noise, steps: int, device: torch.device):
+        """``noise``: the rows' random streams; ``steps``: the decoding bound (``max_new_tokens``)."""
         spec = model.spec
         self.model, self.config, self.spec = model, config, spec
-        self.noise = NoiseBlocks(keys)
-        n = keys.shape[0]
+        self.noise = noise
+        n = noise.keys.shape[0]
         start = IMAGE if config.mode == "direct" else TEXT
         self.phase = torch.full((n,), start, dtype=torch.long, device=device)
         self.stop = torch.zeros(n, dtype=torch.long, device=device)
         self.switched = torch.zeros(n, dtype=torch.bool, device=device)
         self.text_len = torch.zeros(n, dtype=torch.long, device=device)
-        self.text_ids = torch.full((n, config.max_reasoning_tokens + 1), spec.pad_id, dtype=torch.long, device=device)
+        self.text_ids = torch.full((n, steps), spec.pad_id, dtype=torch.long, device=device)
         self.image_count = torch.zeros(n, dtype=torch.long, device=device)
         self.image_ids = torch.zeros((n, spec.num_image_tokens), dtype=torch.long, device=device)
 
@@ -42,21 +56,23 @@ class RowStates:
         """Rows in TEXT, IMAGE, DONE (one host sync per step)."""
         return torch.bincount(self.phase, minlength=3).tolist()
 
-    def step(self, hidden: torch.Tensor, step: int, counts: list[int]):
+    def step(self, hidden: torch.Tensor, step: int | torch.Tensor, text: bool, image: bool):
         """Choose each live row's next token from its head; return the next inputs.
 
-        ``hidden``: (R, H) last hidden states, R = B or 2B ([cond; uncond]). Returns (text ids (R,),
-        image ids (R,), use the image embedding (R,) bool); with no row in text, text ids and the
-        flags are None: every row is fed its image id (finished rows' outputs are ignored).
+        ``hidden``: (R, H) last hidden states, R = B or 2B ([cond; uncond]). ``text`` / ``image``:
+        run that head (needed when any row is in that phase; running it with none there changes
+        nothing). Returns (text ids (R,), image ids (R,), use the image embedding (R,) bool); without
+        ``text``, text ids and the flags are None: every row is fed its image id (finished rows'
+        outputs are ignored).
         """
         n = self.phase.shape[0]
-        image_only = counts[TEXT] == 0
+        image_only = not text
         next_image = torch.zeros(n, dtype=torch.long, device=hidden.device)
         in_image = self.phase == IMAGE
-        if counts[TEXT]:
+        if text:
             next_text = torch.full((n,), self.spec.pad_id, dtype=torch.long, device=hidden.device)
             switching = self._text_step(hidden[:n], step, next_text)
-        if counts[IMAGE]:
+        if image:
             next_image = self._image_step(hidden, step, in_image)
             finished = in_image & (self.image_count == self.spec.num_image_tokens)
             self.phase.masked_fill_(finished, DONE)
@@ -72,18 +88,19 @@ class RowStates:
             next_text = torch.cat([next_text, unconditional(next_text, self.spec)])
         return next_text, next_image.repeat(cfg_rows), in_image.repeat(cfg_rows)
 
-    def _text_step(self, cond_hidden: torch.Tensor, step: int, next_text: torch.Tensor) -> torch.Tensor:
+    def _text_step(self, cond_hidden: torch.Tensor, step: int | torch.Tensor, next_text: torch.Tensor) -> torch.Tensor:
         """Sample text for TEXT rows; end or switch rows; fill ``next_text``. Returns switching rows."""
         cfg, spec = self.config, self.spec
         in_text = self.phase == TEXT
         tok = choose(self.model.text_logits(cond_hidden), self.noise, step, TEXT_STREAM, cfg.greedy,
                      cfg.text_temperature, cfg.top_k, cfg.top_p)
-        self.text_ids[:, step] = torch.where(in_text, tok, self.text_ids[:, step])
+        column = torch.as_tensor(step, device=tok.device).view(1)
+        self.text_ids.index_copy_(1, column, torch.where(in_text, tok, self.text_ids.index_select(1, column)[:, 0])[:, None])
         emitted_boi = in_text & (tok == spec.boi_id)
         emitted_eos = in_text & (tok == spec.eos_id) & ~emitted_boi
         at_limit = in_text & ~emitted_boi & ~emitted_eos & (step >= cfg.max_reasoning_tokens)
         ending = emitted_boi | emitted_eos | at_limit
-        self.text_len = torch.where(ending, step, self.text_len)
+        self.text_len.copy_(torch.where(ending, step, self.text_len))
         self.switched |= emitted_boi
         if cfg.mode == "explicit":
             switching = ending
@@ -95,7 +112,7 @@ class RowStates:
         next_text.copy_(torch.where(in_text & ~ending, tok, next_text))
         return switching
 
-    def _image_step(self, hidden: torch.Tensor, step: int, in_image: torch.Tensor) -> torch.Tensor:
+    def _image_step(self, hidden: torch.Tensor, step: int | torch.Tensor, in_image: torch.Tensor) -> torch.Tensor:
         """Guided image id for every row; recorded for IMAGE rows. Returns (B,) ids."""
         cfg = self.config
         logits = guide(self.model.image_logits(hidden).float(), cfg.cfg if hidden.shape[0] != in_image.shape[0] else 1.0)

@@ -17,15 +17,27 @@ import torch
 
 from unigen.data.sequence import unconditional
 from unigen.generation.config import SampleResult, SamplingConfig
-from unigen.generation.pick import row_keys
-from unigen.generation.rows import RowStates
+from unigen.generation.graphs import StaticDecoder
+from unigen.generation.pick import NoiseBlocks, StepNoise, row_keys
+from unigen.generation.rows import DONE, IMAGE, TEXT, RowStates, next_embeds
 from unigen.models.unified import UnifiedModel
+
+
+def prompt_ids(model: UnifiedModel, prompt: str, config: SamplingConfig) -> list[int]:
+    """One prompt's ids as the sampler feeds them (plus begin-of-image in ``direct`` mode)."""
+    spec = model.spec
+    return spec.encode_prompt(prompt) + ([spec.boi_id] if config.mode == "direct" else [])
+
+
+def fits_context(model: UnifiedModel, prompt: str, config: SamplingConfig) -> bool:
+    """Whether the prompt plus the reasoning/image budget fits the model's context."""
+    return len(prompt_ids(model, prompt, config)) + max_new_tokens(model, config) <= model.spec.max_seq_len
 
 
 def prompt_batch(model: UnifiedModel, prompts: list[str], config: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded prompt ids (R, P) and their 0/1 mask; R = 2B with CFG ([cond; uncond])."""
     spec = model.spec
-    rows = [spec.encode_prompt(p) + ([spec.boi_id] if config.mode == "direct" else []) for p in prompts]
+    rows = [prompt_ids(model, p, config) for p in prompts]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), spec.pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -67,6 +79,13 @@ def max_new_tokens(model: UnifiedModel, config: SamplingConfig) -> int:
     return text + model.spec.num_image_tokens
 
 
+DECODERS = ("auto", "eager", "static", "cuda_graphs")
+"""``eager``: a Python loop that runs only the heads some row needs and stops as soon as every row
+is done; ``static``: the fixed-shape step of ``unigen.generation.graphs`` run as is (same ids; what
+CUDA graphs capture); ``cuda_graphs``: that step captured and replayed; ``auto``: CUDA graphs on a
+CUDA device, else eager."""
+
+
 @torch.inference_mode()
 def sample(
     model: UnifiedModel,
@@ -74,12 +93,16 @@ def sample(
     config: SamplingConfig,
     generator: torch.Generator | None = None,
     seeds: list[int] | None = None,
+    decoder: str = "auto",
 ) -> list[SampleResult]:
     """Sample one trajectory per prompt.
 
     ``seeds`` (one per prompt) fix each row's random stream independently of the rest of the batch;
-    without them they are drawn from ``generator`` (or torch's global RNG).
+    without them they are drawn from ``generator`` (or torch's global RNG). ``decoder``: see
+    :data:`DECODERS`; every decoder gives the same ids.
     """
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder '{decoder}' is not one of {DECODERS}")
     if not prompts:
         return []
     if seeds is None:
@@ -87,6 +110,10 @@ def sample(
     if len(seeds) != len(prompts):
         raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
     device = next(model.parameters()).device
+    if decoder == "auto":
+        decoder = "cuda_graphs" if device.type == "cuda" else "eager"
+    if decoder == "cuda_graphs" and device.type != "cuda":
+        raise ValueError(f"decoder 'cuda_graphs' needs a CUDA device, the model is on '{device.type}'")
     ids, mask = prompt_batch(model, prompts, config)
     width, steps = ids.shape[1], max_new_tokens(model, config)
     if width + steps > model.spec.max_seq_len:
@@ -99,17 +126,20 @@ def sample(
     embeds = model.embed_text(ids)
     masks = DecodeMasks(model, full_mask, embeds.dtype)
     hidden, cache = model.backbone(embeds, full_mask, positions, cache, use_cache=True)
-    rows = RowStates(model, config, row_keys(seeds, device), device)
-    for step in range(steps):
-        counts = rows.phase_counts()
-        if counts[2] == len(prompts):
-            break
-        text_ids, image_ids, use_image = rows.step(hidden[:, -1], step, counts)
-        if step == steps - 1:
-            break
-        embeds = model.embed_image(image_ids)
-        if text_ids is not None:
-            embeds = torch.where(use_image[:, None], embeds, model.embed_text(text_ids).to(embeds.dtype))
-        hidden, cache = model.backbone(embeds[:, None], masks.at(width + step), next_pos, cache, use_cache=True)
-        next_pos = next_pos + 1
+    keys = row_keys(seeds, device)
+    if decoder == "eager":
+        rows = RowStates(model, config, NoiseBlocks(keys), steps, device)
+        for step in range(steps):
+            counts = rows.phase_counts()
+            if counts[DONE] == len(prompts):
+                break
+            text_ids, image_ids, use_image = rows.step(hidden[:, -1], step, counts[TEXT] > 0, counts[IMAGE] > 0)
+            if step == steps - 1:
+                break
+            embeds = next_embeds(model, text_ids, image_ids, use_image)
+            hidden, cache = model.backbone(embeds, masks.at(width + step), next_pos, cache, use_cache=True)
+            next_pos = next_pos + 1
+    else:
+        rows = RowStates(model, config, StepNoise(keys), steps, device)
+        StaticDecoder(model, rows, masks, cache, hidden[:, -1], next_pos, width, steps).run(decoder == "cuda_graphs")
     return rows.results()

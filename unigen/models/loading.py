@@ -9,10 +9,17 @@ A source is one of:
 
 The config's ``model_type`` picks the adapter in ``MODELS`` (an architecture YAML may name an
 adapter of your own by import path instead).
+
+A random init is seeded from the source itself (:func:`init_seed`: the preset name, or the YAML
+file's architecture), under a forked RNG: a source names one model, the same in every process
+(``fit``, ``generate`` and its resume, ``score``'s decoder), and loading it leaves the caller's
+random stream untouched.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +66,13 @@ def resolve_config(source: str) -> tuple[Any, Any, bool]:
     return config, tokenizer, False
 
 
+def init_seed(source: str) -> int:
+    """The seed of a random-init source: from the preset name or the YAML file's parsed content."""
+    path = Path(source)
+    identity = json.dumps(yaml.safe_load(path.read_text()), sort_keys=True) if path.is_file() else source
+    return int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "little")
+
+
 def load_spec(source: str, prompt_template: str | None = None) -> TokenSpec:
     """The model's TokenSpec (tokenizer, special ids, image geometry); loads no weights."""
     config, tokenizer, _ = resolve_config(source)
@@ -79,7 +93,9 @@ def load_model(
         hf = adapter.hf_class.from_pretrained(source, dtype=dtype, attn_implementation=attn_implementation)
     else:
         config._attn_implementation = attn_implementation
-        hf = adapter.hf_class(config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed(source))
+            hf = adapter.hf_class(config)
         if dtype is not None:
             hf = hf.to(dtype)
     return adapter(hf, adapter.token_spec(config, tokenizer, prompt_template), freeze=tuple(freeze))

@@ -119,8 +119,9 @@ class UnifiedModel(nn.Module, ABC):
         """The transformer block class, for FSDP wrapping and activation checkpointing."""
 
     @abstractmethod
-    def set_gradient_checkpointing(self, enabled: bool) -> None:
-        """Recompute transformer blocks in backward instead of storing activations."""
+    def set_gradient_checkpointing(self, enabled: bool, mode: str = "full") -> None:
+        """Recompute transformer blocks in backward instead of storing activations; ``mode``:
+        ``full`` (whole blocks) or ``selective`` (see ``unigen.scale.activations``)."""
 
     @property
     def attn_implementation(self) -> str:

@@ -1,4 +1,5 @@
-"""The evaluate stage: draw every benchmark prompt, write GenEval-layout folders, scores and a summary."""
+"""The evaluate stage: draw benchmark prompts, write the benchmark's official layout, unigen's
+records, scores and a summary (resumable; slices and shards over processes)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from unigen.evals.benchmark import load_benchmark
-from unigen.evals.layout import finished_indices, write_prompt_folder
-from unigen.evals.runner import draw_and_score, summarize_folder
+from unigen.evals.benchmark import Benchmark, load_benchmark
+from unigen.evals.layouts import Layout, layout_for
+from unigen.evals.records import finished_indices
+from unigen.evals.runner import benchmark_digest, draw_and_score, summarize_folder, too_long_samples, write_prompt
+from unigen.evals.selection import select
 from unigen.generation import SamplingConfig
+from unigen.generation.sampler import fits_context
 from unigen.pipeline.stage import as_dict, check_settings
 from unigen.registry import Spec
 from unigen.rewards import REWARDS
+from unigen.rewards.contract import Reward
 
 
 @dataclass
@@ -23,60 +28,99 @@ class EvaluateSettings:
 
     benchmark: Spec
     """The benchmark: ``{class_path: geneval, init_args: {path: <evaluation_metadata.jsonl>}}``; short
-    names ``geneval``, ``dpg_bench``, ``t2i_compbench``, ``wise``, ``oneig``, ``shapes``, or your own loader."""
+    names ``geneval``, ``dpg_bench``, ``t2i_compbench``, ``wise``, ``oneig``, ``oneig_zh``, ``shapes``,
+    or your own loader."""
     model: str = "janus-tiny"
     """A unigen ``.ckpt``, a preset name, an architecture YAML or a transformers folder."""
     outdir: str = "evals/run"
-    """Output folder: ``<index:05d>/`` per prompt, ``summary.json``, ``summary.md``, ``grid.png``."""
+    """Output folder: the benchmark's official layout (docs/method.md), ``records/``,
+    ``evaluate-settings.json``, ``summary.json``, ``summary.md`` (with the official scoring command),
+    ``grid.png``."""
     mode: Literal["unified", "explicit", "direct"] = "unified"
     """Generation mode (overrides ``sampling.mode``)."""
     reward: Spec | None = "color_match"
     """The reward scoring each sample (short name, import path or ``{class_path, init_args}``);
-    ``null``: none (then run the benchmark's official scorer on the folders)."""
+    ``null``: none (then run the benchmark's official scorer on the folder)."""
     samples_per_prompt: int = 4
     """Images per prompt (GenEval uses 4)."""
+    prompts: str | None = None
+    """Benchmark indices ``start:stop`` to draw (None = all)."""
     max_prompts: int | None = None
-    """Evaluate only this many prompts, spread over categories (None = all)."""
+    """Only this many of them, taken from the categories in turn (None = all); files keep their
+    benchmark index, so a later run with a larger value adds to the same folder."""
+    shard: str | None = None
+    """``i/n``: draw every n-th of the selected prompts from the i-th on; processes on shards 0/n ...
+    n-1/n of one ``outdir`` write the same folder as one process."""
+    overlong: Literal["skip", "raise"] = "skip"
+    """A prompt that does not fit the model's context: ``skip`` writes its samples as failures
+    (placeholders, counted in the summary); ``raise`` refuses before drawing anything."""
     batch_prompts: int = 8
-    """Prompts drawn together in one sampler call."""
+    """Prompts drawn together in one sampler call (does not change the samples)."""
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     """Sampler settings (reasoning length, temperatures, CFG, ...)."""
     seed: int = 0
     """Run seed; sample k of a prompt gets a seed derived from (seed, prompt id, k), so results do not
-    depend on batching or on resuming."""
+    depend on batching, sharding or resuming."""
     device: str = "cpu"
     """Torch device of the model."""
     grid_prompts: int = 16
     """Prompts shown (first sample each) in ``grid.png``."""
 
 
+UNRECORDED = ("outdir", "prompts", "max_prompts", "shard", "overlong", "batch_prompts", "device", "grid_prompts")
+"""Settings that do not change a finished prompt's files (processes sharing a folder may differ in them)."""
+
+
 def evaluate(settings: EvaluateSettings) -> Path:
-    """Draw and score a benchmark: GenEval-layout folders, scores, a summary.
+    """Draw and score a benchmark in its official layout, with unigen's records and a summary.
 
-    Resumable (finished prompt folders are kept); returns the path of ``summary.json``."""
+    Resumable (finished prompts are kept); returns the path of ``summary.json``."""
     s = settings
-    bench = load_benchmark(s.benchmark).subset(s.max_prompts)
+    if s.samples_per_prompt < 1:
+        raise ValueError(f"samples_per_prompt must be >= 1, got {s.samples_per_prompt}")
+    bench = load_benchmark(s.benchmark)
+    layout = layout_for(bench.name)
+    indices = select(bench, s.prompts, s.max_prompts, s.shard)
+    layout.check(bench, indices, s.samples_per_prompt)
     outdir = Path(s.outdir)
-    recorded = {k: v for k, v in as_dict(s).items() if k not in ("outdir", "batch_prompts", "device", "grid_prompts")}
+    recorded = {k: v for k, v in as_dict(s).items() if k not in UNRECORDED}
     outdir.mkdir(parents=True, exist_ok=True)
-    check_settings(outdir / "evaluate-settings.json", recorded)
-    config = replace(s.sampling, mode=s.mode)
+    check_settings(outdir / "evaluate-settings.json", {**recorded, "benchmark_sha256": benchmark_digest(bench)})
     done = finished_indices(outdir)
-    todo = [i for i in range(len(bench.prompts)) if i not in done]
-    reward = REWARDS.build(s.reward) if s.reward is not None else None
+    todo = [i for i in indices if i not in done]
     if todo:
-        from unigen.checkpoints import load_unified
-
-        net = load_unified(s.model, s.device)
-        with tqdm(total=len(bench.prompts), initial=len(bench.prompts) - len(todo), desc=f"evaluate {bench.name}",
-                  unit="prompt") as bar:
-            for start in range(0, len(todo), s.batch_prompts):
-                batch = todo[start:start + s.batch_prompts]
-                records = [bench.prompts[i] for i in batch]
-                groups = draw_and_score(net, records, s.samples_per_prompt, config, reward, s.seed, s.model)
-                for index, record, group in zip(batch, records, groups):
-                    write_prompt_folder(outdir, index, bench.source_lines[index], record.category, group)
-                bar.update(len(batch))
-    summary = summarize_folder(outdir, bench, s.grid_prompts)
-    print(f"{bench.name}: overall {summary['overall']} over {summary['scored']} scored samples -> {outdir}")
+        reward = REWARDS.build(s.reward) if s.reward is not None else None
+        draw(s, bench, layout, todo, reward)
+    summary = summarize_folder(outdir, bench, layout, s.samples_per_prompt, s.grid_prompts)
+    print(f"{bench.name}: overall {summary['overall']} over {summary['scored']} scored samples, "
+          f"{summary['failed']} failed (no image), {summary['prompts']['finished']}/{len(bench.prompts)} prompts "
+          f"-> {outdir}; official scoring (OUT={outdir.resolve()}): see {outdir}/summary.md")
     return outdir / "summary.json"
+
+
+def draw(s: EvaluateSettings, bench: Benchmark, layout: Layout, todo: list[int], reward: Reward | None) -> None:
+    """Draw, score and write the prompts ``todo``; over-long ones per ``s.overlong``."""
+    from unigen.checkpoints import load_unified
+
+    net = load_unified(s.model, s.device)
+    config, size = replace(s.sampling, mode=s.mode), net.spec.image_size
+    too_long = [i for i in todo if not fits_context(net, bench.prompts[i].prompt, config)]
+    if too_long and s.overlong == "raise":
+        raise ValueError(f"{len(too_long)} of {len(todo)} prompts do not fit the model's context of "
+                         f"{net.spec.max_seq_len} tokens with this reasoning/image budget "
+                         f"(first: index {too_long[0]}); use --overlong skip to count them as failures")
+    for i in too_long:
+        write_prompt(s.outdir, bench, layout, i,
+                     too_long_samples(bench.prompts[i], s.samples_per_prompt, s.seed, reward, size), size)
+    if too_long:
+        print(f"{len(too_long)} prompts do not fit the model's context: written as failures (prompt_too_long)")
+    skipped = set(too_long)
+    drawable = [i for i in todo if i not in skipped]
+    with tqdm(total=len(todo), initial=len(skipped), desc=f"evaluate {bench.name}", unit="prompt") as bar:
+        for start in range(0, len(drawable), s.batch_prompts):
+            batch = drawable[start:start + s.batch_prompts]
+            groups = draw_and_score(net, [bench.prompts[i] for i in batch], s.samples_per_prompt, config, reward,
+                                    s.seed, s.model)
+            for index, group in zip(batch, groups):
+                write_prompt(s.outdir, bench, layout, index, group, size)
+            bar.update(len(batch))

@@ -59,7 +59,8 @@ def fit_argv(s: FitSettings) -> list[str]:
     if s.seed is not None:
         argv += ["--seed_everything", str(s.seed)]
     final = {"class_path": "unigen.pipeline.fit.FinalCheckpoint", "init_args": {"path": str(Path(s.out) / "final.ckpt")}}
-    return argv + ["--trainer.default_root_dir", s.out, f"--trainer.callbacks+={json.dumps(final)}", *s.args]
+    return argv + ["--trainer.default_root_dir", s.out, f"--trainer.callbacks+={json.dumps(final)}",
+                   "--ckpt_path", "latest", *s.args]  # a stage killed mid-fit resumes
 
 
 def fit(settings: FitSettings) -> Path:

@@ -17,7 +17,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from unigen.data.trajectory import Trajectory
 from unigen.evals.bootstrap import Interval, paired_bootstrap
-from unigen.evals.layout import prompt_dir, read_scores
+from unigen.evals.records import read_records
+from unigen.evals.runner import first_samples, score_samples
 from unigen.evals.summary import image_grid, png_image
 from unigen.files import atomic_write_bytes, atomic_write_text, png_bytes
 from unigen.registry import Spec
@@ -48,25 +49,34 @@ def _fmt(value: float | Interval | None) -> str:
 
 def folder_scores(folder: str | Path, reward: tuple[str, Spec] | None = None) -> tuple[list[str], np.ndarray]:
     """(category per prompt, (prompts, samples) scores, NaN where unscored) of an evaluation folder:
-    its own reward's, or ``reward = (name, spec)`` applied to its images (cached)."""
-    entries = read_scores(folder)
-    categories = [entries[i]["category"] for i in sorted(entries)]
+    its own reward's (the records), or ``reward = (name, spec)`` applied to its images as the evaluate
+    stage scores them (a failed sample scores 0; cached as ``report-<name>.json``). Re-scoring needs
+    one image per sample and the prompt's ``metadata.jsonl`` line (GenEval's layout)."""
+    records = read_records(folder)
+    categories = [records[i]["category"] for i in sorted(records)]
     if reward is None:
-        rows = [[np.nan if s["score"] is None else s["score"] for s in entries[i]["samples"]] for i in sorted(entries)]
+        rows = [[np.nan if s["score"] is None else s["score"] for s in records[i]["samples"]] for i in sorted(records)]
         return categories, np.array(rows, dtype=float)
     name, spec = reward
     cache = Path(folder) / f"report-{name}.json"
     if not cache.exists():
-        trajs, shape = [], (len(entries), len(entries[min(entries)]["samples"]))
-        for i in sorted(entries):
-            line = json.loads((prompt_dir(folder, i) / "metadata.jsonl").read_text())
+        trajs, shape = [], (len(records), len(records[min(records)]["samples"]))
+        for i in sorted(records):
+            files = records[i]["files"]
+            pngs = sorted(f for f in files if f.endswith(".png"))
+            lines = [f for f in files if f.endswith("metadata.jsonl")]
+            if len(pngs) != shape[1] or not lines:
+                raise ValueError(f"report reward '{name}': '{folder}' prompt {i} has {len(pngs)} images for "
+                                 f"{shape[1]} samples and {len(lines)} metadata.jsonl; re-scoring needs GenEval's layout")
+            line = json.loads((Path(folder) / lines[0]).read_text())
             meta = line if "include" in line else line.get("metadata", line)  # a GenEval line or a prompt record
-            for n in range(shape[1]):
-                png = prompt_dir(folder, i) / "samples" / f"{n:04d}.png"
-                trajs.append(Trajectory(str(i), n, meta["prompt"], category=entries[i]["category"], metadata=meta,
-                                        png=png.read_bytes() if png.is_file() else None))
-        values = [np.nan if v is None else v for v in REWARDS.build(spec)(trajs)]
-        atomic_write_text(cache, json.dumps(np.array(values, dtype=float).reshape(shape).tolist()))
+            for k, (sample, png) in enumerate(zip(records[i]["samples"], pngs)):
+                data = None if sample.get("failure") else (Path(folder) / png).read_bytes()
+                trajs.append(Trajectory(str(i), k, records[i]["prompt"], category=records[i]["category"],
+                                        metadata=meta, png=data))
+        values = score_samples(REWARDS.build(spec), trajs, records[min(records)].get("image_size", 32))
+        grid = np.array([np.nan if v is None else v for v in values], dtype=float).reshape(shape)
+        atomic_write_text(cache, json.dumps(grid.tolist()))
     return categories, np.array(json.loads(cache.read_text()), dtype=float)
 
 
@@ -119,20 +129,8 @@ def table(runs: list[dict], report_rewards: dict[str, Spec] | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
-def first_samples(outdir: Path, prompts: int) -> list[tuple[str, bytes | None]]:
-    """(prompt, PNG of sample 0 or None) of ``prompts`` prompt folders spread over an evaluation."""
-    folders = sorted(p for p in outdir.iterdir() if p.is_dir() and p.name.isdigit())
-    picks = sorted({int(i) for i in np.linspace(0, len(folders) - 1, min(prompts, len(folders))).round()})
-    out = []
-    for folder in (folders[i] for i in picks):
-        prompt = json.loads((folder / "metadata.jsonl").read_text())["prompt"]
-        png = folder / "samples" / "0000.png"
-        out.append((prompt, png.read_bytes() if png.is_file() else None))
-    return out
-
-
-def before_after_grid(before: Path, after: Path, prompts: int = 9):
-    """Row 1: the base's first sample of ``prompts`` prompts; row 2: the post-trained model's."""
+def before_after_grid(before: Path, after: Path, prompts: int = 8):
+    """Row 1: the first evaluation's first sample of ``prompts`` prompts; row 2: the last evaluation's."""
     b, a = first_samples(before, prompts), first_samples(after, prompts)
     images = [png_image(png) for _, png in b] + [png_image(png) for _, png in a]
     captions = [f"base: {p}" for p, _ in b] + [f"post: {p}" for p, _ in a]

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from unigen.data.shards import finished_shards, shard_name, write_shard
+from unigen.data.reader import check_policy
+from unigen.data.shards import finished_shards, read_index, shard_name, write_shard
 from unigen.files import atomic_write_text
 from unigen.pipeline.stage import as_dict, check_settings
 from unigen.registry import Spec
 from unigen.rewards import REWARDS
-from unigen.rewards.scoring import SHARD_NUMBER, input_shards, score_shard, summary
+from unigen.rewards.scoring import SHARD_NUMBER, input_shards, report_skipped, score_shard, summary
 
 
 @dataclass
@@ -41,6 +42,9 @@ class ScoreSettings:
     """Trajectories per reward call."""
     keep_png: bool = False
     """Store decoded images in the output shards (default: keep only the input's ``png``)."""
+    on_bad_sample: str = "skip"
+    """``skip``: drop a bad input sample, count it per reason, print the counts and record them under
+    ``skipped`` in the output index | ``raise``: stop, naming shard, key and reason."""
 
 
 def score(settings: ScoreSettings) -> Path:
@@ -48,12 +52,13 @@ def score(settings: ScoreSettings) -> Path:
 
     Resumable (finished shards are kept); returns ``<output>/<prefix>-rewards.json``."""
     s = settings
+    check_policy(s.on_bad_sample)
     shards = input_shards(s.input)
     out_dir = Path(s.output)
     if any(p.resolve().parent == out_dir.resolve() and p.name.startswith(f"{s.prefix}-") for p in shards):
         raise ValueError(f"output '{s.output}' with prefix '{s.prefix}' would overwrite the input shards")
     out_dir.mkdir(parents=True, exist_ok=True)
-    recorded = {k: v for k, v in as_dict(s).items() if k not in ("output", "device", "batch_size")}
+    recorded = {k: v for k, v in as_dict(s).items() if k not in ("output", "device", "batch_size", "on_bad_sample")}
     check_settings(out_dir / f"{s.prefix}-settings.json", recorded)
     rewards = {name: REWARDS.build(spec) for name, spec in s.rewards.items()}
     done = finished_shards(out_dir, s.prefix)
@@ -61,16 +66,18 @@ def score(settings: ScoreSettings) -> Path:
     if s.decoder is not None:
         from unigen.checkpoints import load_unified  # here: only scoring with a decoder needs a model
 
-        model = load_unified(s.decoder, device=s.device)
+        model = load_unified(s.decoder, device=s.device, option="decoder")
     outputs = []
     with tqdm(total=len(shards), desc="score", unit="shard") as bar:
         for shard in shards:
             number = int(SHARD_NUMBER.search(shard.name).group(1))
             outputs.append(out_dir / shard_name(s.prefix, number))
             if outputs[-1].name not in done:
-                write_shard(out_dir, s.prefix, number,
-                            score_shard(shard, rewards, s.combine, model, s.batch_size, s.keep_png))
+                scored, skipped = score_shard(shard, rewards, s.combine, model, s.batch_size, s.keep_png,
+                                              s.on_bad_sample)
+                write_shard(out_dir, s.prefix, number, scored, skipped)
             bar.update(1)
+    report_skipped(read_index(out_dir, s.prefix)["skipped"], {p.name for p in outputs})
     stats = summary(outputs)
     path = out_dir / f"{s.prefix}-rewards.json"
     atomic_write_text(path, json.dumps(stats, indent=1))

@@ -2,7 +2,10 @@
 
 One output shard per input shard (same number); the score stage (``unigen.pipeline.score``)
 writes them atomically, records them in the output index and skips them on a restart. Input
-shards are never modified. ``summary`` gives every reward's statistics over the output shards.
+shards are never modified. They are read with the strict reader ``fit`` uses
+(``unigen.data.reader``): under ``skip`` every input sample missing from an output shard is
+counted per reason (``read_input``), under ``raise`` the stage stops naming shard and key.
+``summary`` gives every reward's statistics over the output shards.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import dataclasses
 import glob
 import math
 import re
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
 
-from unigen.data.shards import read_shard
+from unigen.data.reader import bad, read_shard
+from unigen.data.shards import finished_shards
 from unigen.data.trajectory import Trajectory
 from unigen.rewards.contract import Reward, checked_values, combine_values, target_modalities
 
@@ -74,8 +79,47 @@ def summary(shards: list[Path]) -> dict[str, dict[str, float]]:
     return stats
 
 
-def score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png: bool) -> list[Trajectory]:
-    trajectories = list(read_shard(shard))
+def expected_count(shard: Path) -> int | None:
+    """The sample count the input's own index records for ``shard`` (None: no index beside it)."""
+    return finished_shards(shard.parent, SHARD_NUMBER.sub("", shard.name)).get(shard.name)
+
+
+def read_input(shard: Path, policy: str) -> tuple[list[Trajectory], Counter[str]]:
+    """The good trajectories of an input shard and the per-reason count of every sample dropped.
+
+    When the input's index records the shard's sample count, a cut short shard counts every
+    sample lost after the cut under ``truncated_tar`` (not just the partial one the reader sees).
+    """
+    skipped: Counter[str] = Counter()
+    trajectories = list(read_shard(shard, policy, skipped))
+    expected = expected_count(shard)
+    missing = expected - len(trajectories) - sum(skipped.values()) if expected is not None else 0
+    if missing > 0:
+        bad(policy, str(shard), None, "truncated_tar", f"{missing} of the {expected} samples its index records are missing")
+        skipped["truncated_tar"] += missing
+    return trajectories, skipped
+
+
+def report_skipped(skipped: dict[str, dict[str, int]], names: set[str]) -> None:
+    """Print the input samples dropped for each output shard of this run, and their total per reason."""
+    total: Counter[str] = Counter()
+    for name, reasons in sorted(skipped.items()):
+        if name in names:
+            total.update(reasons)
+            print(f"{name}: dropped {sum(reasons.values())} input samples ({_reasons(reasons)})")
+    if total:
+        print(f"dropped {sum(total.values())} input samples in all ({_reasons(total)}); "
+              "recorded under 'skipped' in the output index")
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+
+
+def score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png: bool, policy: str
+                ) -> tuple[list[Trajectory], Counter[str]]:
+    """The scored trajectories of one input shard, and the per-reason counts of the samples dropped."""
+    trajectories, skipped = read_input(shard, policy)
     scored = []
     for start in tqdm(range(0, len(trajectories), batch_size), desc=shard.name, leave=False, unit="batch"):
         batch = trajectories[start:start + batch_size]
@@ -87,4 +131,4 @@ def score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png:
             view = batch
         for original, seen, filled in zip(batch, view, score_batch(view, rewards, combine)):
             scored.append(dataclasses.replace(original, rewards=filled, png=seen.png if keep_png else original.png))
-    return scored
+    return scored, skipped

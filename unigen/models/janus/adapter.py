@@ -19,6 +19,7 @@ from transformers import (
 
 from unigen.models.janus.tokenizer import byte_level_tokenizer, load_janus_tokenizer
 from unigen.models.unified import DEFAULT_PROMPT_TEMPLATE, TokenSpec, UnifiedModel
+from unigen.scale.activations import checkpoint_kwargs
 
 FROZEN_PARTS = {
     "vision": ("model.vision_model", "model.aligner"),
@@ -136,9 +137,9 @@ class JanusUnified(UnifiedModel):
     def decoder_layer_class(self) -> type[nn.Module]:
         return type(self.hf.model.language_model.layers[0])
 
-    def set_gradient_checkpointing(self, enabled: bool) -> None:
+    def set_gradient_checkpointing(self, enabled: bool, mode: str = "full") -> None:
         if enabled:
-            self.hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            self.hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpoint_kwargs(mode))
         else:
             self.hf.gradient_checkpointing_disable()
 

@@ -20,7 +20,7 @@ class UnifiedJudge:
         if isinstance(model, str):
             from unigen.checkpoints import load_unified
 
-            model = load_unified(model, device=device, dtype=_dtype(dtype))
+            model = load_unified(model, device=device, dtype=_dtype(dtype), option="judge")
         if not hasattr(getattr(getattr(model, "hf", None), "model", None), "get_image_features"):
             raise TypeError(f"{type(model).__name__} has no understanding branch (expected a Janus adapter)")
         self.model = model
