@@ -18,7 +18,7 @@ from datamodules.sequences import SequenceDataModule
 from unigen.data.batch import Batch
 from unigen.data.reader import check_policy, expand_shards, shard_samples
 from unigen.data.resumable import ResumableStream
-from unigen.data.stream import FromWorkers, batches, to_examples, to_numpy
+from unigen.data.stream import FromWorkers, batches, prompt_groups, to_examples, to_numpy
 from unigen.data.workers import worker_init
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ class TrajectoryDataModule(SequenceDataModule):
         batches_per_epoch: int = 1000,
         on_bad_sample: str = "skip",
         pack_length: int | None = None,
+        condition_dropout: float = 0.0,
+        group_by_prompt: bool = False,
         seed: int | None = None,
     ):
         """
@@ -71,10 +73,20 @@ class TrajectoryDataModule(SequenceDataModule):
             on_bad_sample: ``skip`` (count and log per reason) | ``raise`` (name shard, key, reason).
             pack_length: pack each batch's samples into rows of at most this many tokens
                 (``unigen.data.packing``; at least the model's context); none: one padded row per sample.
-            seed: seed of the shard and sample shuffles; None: the run's ``seed_everything`` (0 without one).
+            condition_dropout: share of training samples (with an image) whose prompt and reasoning
+                become the unconditional form the sampler's guidance rows use, with only the image
+                supervised: trains the branch classifier-free guidance steers against (Janus: 0.1).
+            group_by_prompt: keep each prompt's consecutive samples together (shuffled as a group,
+                never split across batches), so reward weighting with ``group: prompt`` sees all K
+                samples of a prompt (the loop writes them consecutively); batches then hold whole
+                groups (at most ``batch_size`` samples unless one group is larger).
+            seed: seed of the shard and sample shuffles and of condition dropout; None: the run's
+                ``seed_everything`` (0 without one).
         """
         super().__init__(batch_size, mode, pack_length)
         check_policy(on_bad_sample)
+        if not 0 <= condition_dropout < 1:
+            raise ValueError(f"condition_dropout must be in [0, 1), got {condition_dropout}")
         self.skipped: Counter[str] = Counter()
         self.train_paths: list[str] = []
         self.val_paths: list[str] = []
@@ -103,9 +115,12 @@ class TrajectoryDataModule(SequenceDataModule):
             if train and hp.shardshuffle:
                 stages.append(wds.shuffle(int(hp.shardshuffle), initial=1, rng=rng))
         stages.append(partial(shard_samples, policy=hp.on_bad_sample))
+        if hp.group_by_prompt:
+            stages.append(prompt_groups)
         if train and hp.shuffle_buffer > 1:
             stages.append(wds.shuffle(hp.shuffle_buffer, initial=min(100, hp.shuffle_buffer), rng=rng))
-        stages.append(partial(to_examples, spec=self.spec, mode=hp.mode, policy=hp.on_bad_sample))
+        stages.append(partial(to_examples, spec=self.spec, mode=hp.mode, policy=hp.on_bad_sample,
+                              condition_dropout=hp.condition_dropout if train else 0.0, seed=seed))
         size = hp.batch_size if train else (hp.val_batch_size or hp.batch_size)
         stages.append(partial(batches, size=size, make_batch=self.make_batch()))
         pipe = wds.DataPipeline(*stages)

@@ -155,3 +155,42 @@ def test_bad_config_values_are_errors():
         SamplingConfig(mode="sideways")
     with pytest.raises(ValueError, match="cfg"):
         SamplingConfig(cfg=0.5)
+
+
+def test_unconditional_rows_are_what_condition_dropout_trains(micro_model):
+    """Guidance steers against the branch condition dropout trains: the embeddings and positions
+    the sampler feeds its unconditional row equal the training sequence of the dropped trajectory."""
+    from unigen.data.batch import collate
+    from unigen.data.sequence import build_example
+    from unigen.data.trajectory import Trajectory
+
+    spec, model = micro_model.spec, micro_model
+    script = spec.encode_text("plan: red circle top left.") + [spec.boi_id]
+
+    def scripted(module, inputs, out):  # row 0 writes the plan, then switches
+        out = out.clone()
+        out[:, script[min(len(fed_text), len(script) - 1)]] = 1e4
+        fed_text.append(1)
+        return out
+
+    fed_text, fed = [], []
+    handle = model.hf.lm_head.register_forward_hook(scripted)
+    backbone = model.backbone
+    model.backbone = lambda embeds, *args, **kwargs: (fed.append((embeds, args[1])), backbone(embeds, *args, **kwargs))[1]
+    try:
+        result = sample(model, ["a red circle"], SamplingConfig(mode="unified", max_reasoning_tokens=40, cfg=3.0),
+                        seeds=[5])[0]
+    finally:
+        handle.remove()
+        del model.backbone
+    assert result.switched and result.reasoning_ids == script[:-1]
+    embeds = torch.cat([e for e, _ in fed], dim=1)  # (2, fed tokens, H): [cond; uncond]
+    positions = torch.cat([p for _, p in fed], dim=1)
+    traj = Trajectory("p", 0, "a red circle", result.reasoning, result.image_tokens)
+    for row, drop in ((0, False), (1, True)):
+        batch = collate([build_example(traj, spec, "unified", drop_condition=drop)], spec.pad_id)
+        with torch.no_grad():
+            trained = model.embed_mixed(batch.input_ids, batch.image_mask)[0, : embeds.shape[1]]
+        torch.testing.assert_close(embeds[row], trained)
+        assert positions[row].tolist() == batch.position_ids[0, : embeds.shape[1]].tolist()
+    assert embeds.shape[1] == len(spec.encode_prompt("a red circle")) + len(script) + spec.num_image_tokens

@@ -91,3 +91,16 @@ def test_collate_pads_and_maps_tokens_to_samples(spec):
     assert batch.sample_index[1].eq(1).all()
     assert batch.rewards["image/exact"].tolist() == [1.0, 1.0]
     assert batch.text_weight.tolist() == [1.0, 1.0]
+
+
+def test_condition_dropout_keeps_only_bos_boi_and_the_image(spec):
+    kept = build_example(trajectory(spec), spec, "unified")
+    dropped = build_example(trajectory(spec), spec, "unified", drop_condition=True)
+    boi_pos = kept.input_ids.index(spec.boi_id)
+    assert dropped.input_ids[0] == spec.bos_id and dropped.input_ids[boi_pos] == spec.boi_id
+    assert set(dropped.input_ids[1:boi_pos]) == {spec.pad_id} and boi_pos > 5
+    assert dropped.input_ids[boi_pos:] == kept.input_ids[boi_pos:]  # image ids, EOI, EOS unchanged
+    assert supervised(dropped, "text") == []  # no text loss on a dropped condition
+    assert dropped.image_labels == kept.image_labels and dropped.image_mask == kept.image_mask
+    text_only = build_example(trajectory(spec, image=False), spec, "unified", drop_condition=True)
+    assert text_only.input_ids == build_example(trajectory(spec, image=False), spec, "unified").input_ids

@@ -14,10 +14,12 @@ from unigen.worlds.shapes.vocab import CATEGORIES, COLORS, RELATIONS, SHAPES
 
 
 def test_every_category_is_drawn_with_its_weight():
-    records = sample_prompts(600, seed=0)
+    records = sample_prompts(500, seed=0)
     counts = Counter(r.category for r in records)
-    assert set(counts) == set(CATEGORIES)
-    assert all(70 <= counts[c] <= 130 for c in CATEGORIES), counts
+    assert set(counts) == set(CATEGORIES) - {"single_object"}  # benchmark-only
+    assert all(70 <= counts[c] <= 130 for c in counts), counts
+    with pytest.raises(ValueError, match="single_object"):
+        sample_prompts(5, 0, {"single_object": 1.0})
     rare = Counter(r.category for r in sample_prompts(2000, 0, {"counting": 0.1, "colors": 1.0}))
     assert set(rare) == {"counting", "colors"} and 120 <= rare["counting"] <= 260
 
@@ -34,7 +36,7 @@ def test_metadata_mirrors_geneval_lines():
         meta = json.loads(line)
         real.setdefault(meta["tag"], (sorted(meta), [sorted(o) for o in meta["include"]]))
     assert set(real) == set(CATEGORIES)
-    for record in sample_prompts(300, seed=1):
+    for record in sample_prompts(300, seed=1) + benchmark_prompts():
         meta = record.metadata
         assert (sorted(meta), [sorted(o) for o in meta["include"]]) == real[record.category]
         assert meta["tag"] == record.category and meta["prompt"] == record.prompt
@@ -63,7 +65,23 @@ def test_heldout_split_is_disjoint_and_covers_every_category():
     assert not {content_key(r.metadata) for r in train} & {content_key(r.metadata) for r in bench}
     for cat in CATEGORIES:
         train_pool, held = category_pool(cat, "train"), category_pool(cat, "heldout")
-        assert len(held) >= 1 and len(train_pool) > len(held)
+        assert len(held) >= 6 and (len(train_pool) > len(held) or cat == "single_object")
+
+
+def test_benchmark_is_balanced_over_shapes_colours_counts_relations():
+    bench = benchmark_prompts()
+    for cat in CATEGORIES:
+        metas = [r.metadata for r in bench if r.category == cat]
+        assert len(metas) == 6
+        shapes = Counter(o["class"] for m in metas for o in m["include"])
+        assert set(shapes) == set(SHAPES) and len(set(shapes.values())) == 1, (cat, shapes)
+        colours = Counter(o["color"] for m in metas for o in m["include"] if "color" in o)
+        assert not colours or (set(colours) == set(COLORS) and len(set(colours.values())) == 1), (cat, colours)
+    counts = Counter(r.metadata["include"][0]["count"] for r in bench if r.category == "counting")
+    assert counts == {2: 2, 3: 2, 4: 2}
+    relations = Counter(content_key(r.metadata).split(" ", 1)[1].rsplit(" ", 1)[0] for r in bench
+                        if r.category == "position")
+    assert relations == {"left of": 3, "above": 3}
 
 
 def test_equivalent_phrasings_share_a_side():

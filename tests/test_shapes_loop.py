@@ -1,5 +1,5 @@
-"""`run.py loop` on ShapesWorld with a micro budget (minutes-scale smoke of the main job), and the
-world's prompt source."""
+"""`run.py loop` on ShapesWorld with a micro budget (minutes-scale smoke of the main job with two
+rounds and a shared folder), and the world's prompt source."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from unigen.worlds.shapes.world import ShapesPrompts
 
 
 def test_targeted_prompts_follow_failure_rates_and_avoid_the_benchmark(tmp_path):
-    bench = benchmark_prompts(4)
+    bench = benchmark_prompts()
+    assert [sum(r.category == c for r in bench) for c in CATEGORIES] == [6] * 6
     scores = {c: 1.0 for c in CATEGORIES} | {"position": 0.0, "counting": 0.5}
     summary = tmp_path / "summary.json"
     summary.write_text(json.dumps({"categories": {c: {"score": s} for c, s in scores.items()}}))
@@ -22,29 +23,43 @@ def test_targeted_prompts_follow_failure_rates_and_avoid_the_benchmark(tmp_path)
     counts, weights = plan_budgets("targeted", 100, 0.05, [str(summary)], source, None)
     records = source.draw(counts, weights, "targeted", 0, set())
     assert counts["position"] > counts["counting"] > counts["colors"] == 5
+    assert "single_object" not in counts  # benchmark-only: no training prompts
     assert sum(counts.values()) == len(records) == 100
     assert not {r.prompt for r in records} & {b.prompt for b in bench}
     assert records[0].id.startswith("loop-")
     broad = source.natural_mix()
-    assert broad["color_attr"] > broad["single_object"]  # the world's natural mix
+    assert broad["color_attr"] > broad["two_object"]  # the world's natural mix
+    aligned, _ = plan_budgets("benchmark_aligned", 100, 0.0, [], source, [r.category for r in bench])
+    assert set(aligned) == set(CATEGORIES) - {"single_object"} and sum(aligned.values()) == 100
 
 
-def test_loop_smoke_switch_rate_rises_and_report_is_written(tmp_path, monkeypatch):
+def test_loop_two_rounds_smoke(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # the shipped config's relative paths
-    out = tmp_path / "loop"
+    out, share = tmp_path / "loop", tmp_path / "share"
     overlay = tmp_path / "micro.yaml"  # a spec with init_args is overridden by a stacked YAML
-    overlay.write_text("evaluate:\n  benchmark: {class_path: shapes, init_args: {per_category: 2}}\n")
-    main(["loop", "--config", "configs/loop/shapes.yaml", "--config", str(overlay), "--out", str(out),
-          "--evaluate.samples_per_prompt", "2", "--target.budget", "48", "--generate.samples_per_prompt", "2",
-          "--fit.args", '["--trainer.max_steps=40", "--data.init_args.batch_size=16", "--model.init_args.lr=1e-3"]'])
+    overlay.write_text("evaluate:\n  benchmark: {class_path: shapes, init_args: {per_category: 1}}\n")
+    args = ["loop", "--config", "configs/loop/shapes.yaml", "--config", str(overlay), "--out", str(out),
+            "--share", str(share), "--rounds", "2", "--post_modes", "[unified, direct]",
+            "--evaluate.samples_per_prompt", "2", "--target.budget", "20", "--generate.samples_per_prompt", "2",
+            "--fit.config", '["configs/shapes/post_train.yaml", "configs/shapes/weight_none.yaml"]',
+            "--fit.args", '["--trainer.max_steps=20", "--data.init_args.batch_size=8", "--model.init_args.lr=3e-3"]']
+    main(args)
     results = json.loads((out / "results.json").read_text())["runs"][0]
-    assert results["evaluations"] == ["base_explicit", "base_unified", "post_unified"]
+    assert results["evaluations"] == ["base_explicit", "base_unified", "post_unified", "post_direct",
+                                      "post2_unified", "post2_direct"]
     assert results["base_unified"]["switch_rate"] <= 0.2  # the explicit-trained base rarely switches itself
-    assert results["post_unified"]["switch_rate"] >= results["base_unified"]["switch_rate"] + 0.5
-    assert results["self_generated"]["trajectories"] == 96
+    assert results["post_unified"]["switch_rate"] >= 0.5
+    assert [(r["mode"], r["trajectories"]) for r in results["rounds"]] == [("explicit", 40), ("unified", 40)]
     run = out / "seed-0"
-    for name in ("report.md", "grid.png", "prompts.jsonl", "fit/model/config.json", "scored/scored-rewards.json",
-                 "eval/post_unified/summary.json"):
+    for name in ("report.md", "grid.png", "prompts.jsonl", "fit/model/config.json", "round-2/fit/model/config.json",
+                 "round-2/scored/scored-rewards.json", "eval/post_direct/summary.json"):
         assert (run / name).exists(), name
-    assert list((run / "fit").rglob("events.out.tfevents.*"))
-    assert "| **overall** |" in (out / "report.md").read_text()
+    assert sorted(p.name.split("-")[0] for p in share.iterdir()) == ["eval", "eval", "generated", "scored"]
+    report = (out / "report.md").read_text()
+    assert "| **overall** |" in report and "shapes_geneval" in report and "Reasoning ablation" in report
+    assert "nan" not in report  # the GenEval-rule column re-scores every evaluation image
+    assert "| 2 | unified | 40 |" in report  # the rounds table
+    model = run / "round-2" / "fit" / "model" / "model.safetensors"
+    stamp = model.stat().st_mtime_ns
+    main(args)  # a finished loop resumes from every stage's output
+    assert model.stat().st_mtime_ns == stamp

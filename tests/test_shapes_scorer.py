@@ -16,7 +16,7 @@ from unigen.files import png_bytes
 from unigen.worlds.shapes.render import draw, from_png, layout, render
 from unigen.worlds.shapes.rewards import PlanReward, ShapesImageReward
 from unigen.worlds.shapes.judge import ShapesJudge
-from unigen.worlds.shapes.vocab import CATEGORIES
+from unigen.worlds.shapes.vocab import CATEGORIES, CELLS, COLORS, SHAPES
 
 FLIP = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
@@ -28,12 +28,45 @@ def scenes(n: int, seed: int):
         yield record, plan, render(plan, 32, rng)
 
 
-def test_judge_accepts_clean_renders():
-    judge = ShapesJudge()
+@pytest.mark.parametrize("strict", [False, True])
+def test_judge_accepts_clean_renders(strict):
+    judge = ShapesJudge(strict=strict)
     results = [(r.category, judge.judge(image, r.metadata)[0]) for r, _, image in scenes(300, seed=0)]
-    assert set(c for c, _ in results) == set(CATEGORIES)
+    assert set(c for c, _ in results) == set(CATEGORIES) - {"single_object"}  # benchmark-only
     accuracy = np.mean([ok for _, ok in results])
     assert accuracy >= 0.99, accuracy
+
+
+def corrupted_scenes(n: int, seed: int):
+    """(metadata, kind, image) of scenes that break their prompt: one extra object in a free cell,
+    a requested colour changed, or a positioned pair drawn the other way round."""
+    rng = random.Random(seed)
+    for record, plan, _ in scenes(n, seed):
+        meta, free = record.metadata, [c for c in CELLS if c not in {it.cell for it in plan}]
+        if free:
+            extra = PlanItem(rng.choice(list(COLORS)), rng.choice(SHAPES), rng.choice(free))
+            yield meta, "extra object", draw(layout(plan + [extra], 32, rng), 32)
+        coloured = [i for i, it in enumerate(plan) if any("color" in req for req in meta["include"])]
+        if coloured:
+            i = rng.choice(coloured)
+            other = rng.choice([c for c in COLORS if c != plan[i].color])
+            bad = plan[:i] + [PlanItem(other, plan[i].shape, plan[i].cell)] + plan[i + 1:]
+            yield meta, "wrong colour", draw(layout(bad, 32, rng), 32)
+        if meta["tag"] == "position":
+            swapped = [PlanItem(plan[0].color, plan[0].shape, plan[1].cell), PlanItem(plan[1].color, plan[1].shape, plan[0].cell)]
+            yield meta, "wrong relation", draw(layout(swapped, 32, rng), 32)
+
+
+def test_strict_judge_rejects_corrupted_scenes_geneval_rules_accept_clutter():
+    strict, geneval = ShapesJudge(strict=True), ShapesJudge()
+    rejected, kinds, clutter_accepted = Counter(), Counter(), 0
+    for meta, kind, image in corrupted_scenes(400, seed=6):
+        kinds[kind] += 1
+        rejected[kind] += not strict.judge(image, meta)[0]
+        clutter_accepted += kind == "extra object" and geneval.judge(image, meta)[0]
+    assert min(kinds.values()) >= 50, kinds
+    assert all(rejected[k] / kinds[k] >= 0.99 for k in kinds), (rejected, kinds)
+    assert clutter_accepted > kinds["extra object"] / 2  # GenEval's rules never penalise an extra object
 
 
 def _corrupt(meta: dict) -> dict:

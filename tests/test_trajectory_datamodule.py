@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -275,3 +276,39 @@ TEXTS = ["", "plan: 3 x red circle", "<|User|>: ünï 漢字 {x}\n\n<|Assistant|
 @pytest.mark.parametrize("text", TEXTS)
 def test_fast_encode_text_matches_the_tokenizer(text):
     assert SPEC.encode_text(text) == SPEC.tokenizer.encode(text, add_special_tokens=False)
+
+
+def test_prompt_groups_give_per_prompt_weights_on_a_shuffled_stream(tmp_path):
+    """``group_by_prompt`` keeps a prompt's K samples in one batch through a real shuffle, so
+    per-prompt advantage weights use the whole group; a sample-level shuffle leaves most alone."""
+    import torch
+
+    from callbacks.reward_weighting import apply_weights
+    from unigen.data.shards import write_shard
+    from unigen.data.trajectory import Trajectory
+    from unigen.rewards.weighting import ModalityWeighting
+
+    k, image = 4, np.arange(SPEC.num_image_tokens) % SPEC.codebook_size
+    trajs = [Trajectory(f"p{p:02d}", s, "a red circle", "plan", image, rewards={"image": {"judge": float(s % 2)}})
+             for p in range(24) for s in range(k)]
+    for index in range(0, len(trajs), 16):
+        write_shard(tmp_path, "train", index // 16, trajs[index:index + 16])
+    weighting = ModalityWeighting(scheme="advantage", rewards={"image/judge": 1.0}, group="prompt", beta=1.0)
+
+    def weights(group_by_prompt: bool) -> tuple[list[float], list[list[str]]]:
+        dm = datamodule([str(tmp_path / "train-*.tar")], batch_size=8, shuffle_buffer=24, shardshuffle=6,
+                        group_by_prompt=group_by_prompt, seed=3)
+        out, ids = [], []
+        for batch in dm.train_dataloader():
+            apply_weights(batch, ModalityWeighting(), weighting)
+            out += batch.image_weight.tolist()
+            ids.append(batch.prompt_ids)
+        return out, ids
+
+    grouped, grouped_ids = weights(True)
+    assert len(grouped) == len(trajs) and all(len(b) == 8 for b in grouped_ids)
+    assert all(ids.count(p) == k for ids in grouped_ids for p in ids)  # whole groups per batch
+    assert [p for ids in grouped_ids for p in ids] != sorted(p for ids in grouped_ids for p in ids)  # shuffled
+    assert grouped == pytest.approx([math.e if w > 1 else 1 / math.e for w in grouped], rel=1e-5)  # A = +-1 everywhere
+    flat, _ = weights(False)
+    assert sum(w == 1.0 for w in flat) > len(flat) / 4  # alone (or in a one-valued group): weight 1

@@ -3,6 +3,10 @@
 A sequence is ``[BOS] chat(prompt) reasoning [BOI] image ids [EOI] [EOS]``. Each position holds a
 text id or (``image_mask``) an image codebook id. Labels are aligned with positions (``labels[t]``
 is the id predicted at ``t``), so packing several sequences into one row only concatenates.
+
+Condition dropout (classifier-free guidance training, as Janus does it) replaces a sample's text
+before the image with its unconditional form (:func:`unconditional`, the same function the
+sampler's unconditional rows use) and trains only its image ids.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from unigen.data.trajectory import MODES, Trajectory
 from unigen.losses import IGNORE
@@ -38,13 +43,23 @@ class Example:
     """"<modality>/<reward name>" -> value."""
 
 
-def build_example(traj: Trajectory, spec: TokenSpec, mode: str) -> Example:
+def unconditional(ids: torch.Tensor, spec: TokenSpec) -> torch.Tensor:
+    """The unconditional form of text ids (Janus' rule): every id except BOS and begin-of-image
+    becomes pad. The one definition shared by condition dropout in training and the sampler's
+    classifier-free-guidance rows (prompt, reasoning and switch alike)."""
+    keep = (ids == spec.bos_id) | (ids == spec.boi_id)
+    return ids.masked_fill(~keep, spec.pad_id)
+
+
+def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: bool = False) -> Example:
     """Turn a trajectory into a sequence with text and image label masks.
 
     Where the reasoning ends, mode ``unified`` supervises the begin-of-image switch token the model
     must emit; ``explicit`` (today's practice) supervises end-of-text there, and the program
     supplies begin-of-image (no loss on it) as the sampler's explicit mode does; ``direct`` drops
-    the reasoning and supplies begin-of-image. Raises :class:`BadSample`.
+    the reasoning and supplies begin-of-image. ``drop_condition`` (a trajectory with an image)
+    turns everything before the image into its :func:`unconditional` form and leaves only the image
+    ids supervised. Raises :class:`BadSample`.
     """
     if mode not in MODES:
         raise ValueError(f"mode '{mode}' is not one of {MODES}")
@@ -71,6 +86,9 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str) -> Example:
         raise BadSample("too_long", f"{len(ids)} tokens > max_seq_len {spec.max_seq_len}")
 
     before = len(prompt) + len(reasoning) + 1  # up to and including BOI (or the EOS of a text-only one)
+    if drop_condition and image:
+        ids[:before] = unconditional(torch.tensor(ids[:before]), spec).tolist()
+        text_target = [IGNORE] * len(ids)
     image_mask = [False] * before + [True] * len(image) + [False] * (len(ids) - before - len(image))
     image_target = [IGNORE] * before + image + [IGNORE] * (len(ids) - before - len(image))
     rewards = {f"{mod}/{name}": float(v) for mod, named in traj.rewards.items() for name, v in named.items()}

@@ -12,6 +12,7 @@ can log them.
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -28,25 +29,56 @@ from unigen.models.unified import TokenSpec
 log = logging.getLogger(__name__)
 
 
-def to_examples(samples: Iterable[dict[str, Any]], spec: TokenSpec, mode: str, policy: str
-                ) -> Iterator[Example | dict]:
-    """Stage: raw samples -> training examples (skip markers pass through)."""
+def prompt_groups(samples: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]] | dict]:
+    """Stage: consecutive samples of one prompt (keys ``<prompt_id>_<k>``, as shards are written
+    prompt by prompt) -> one list, so the shuffle moves and a batch holds a prompt's K samples
+    together and per-prompt reward statistics see the whole group; skip markers pass through."""
+    group: list[dict[str, Any]] = []
     for sample in samples:
+        if SKIP in sample:
+            yield sample
+            continue
+        if group and sample["__key__"].rsplit("_", 1)[0] != group[0]["__key__"].rsplit("_", 1)[0]:
+            yield group
+            group = []
+        group.append(sample)
+    if group:
+        yield group
+
+
+def to_examples(items: Iterable[dict[str, Any] | list[dict[str, Any]]], spec: TokenSpec, mode: str, policy: str,
+                condition_dropout: float = 0.0, seed: int = 0) -> Iterator[Example | list[Example] | dict]:
+    """Stage: raw samples (or prompt groups of them) -> training examples (or lists of them); skip
+    markers pass through. Each sample with an image has its condition dropped with probability
+    ``condition_dropout`` (seeded)."""
+    rng = random.Random(seed)
+
+    def convert(sample: dict[str, Any]) -> Example | dict:
         traj = parse(sample, policy)
         if not isinstance(traj, Trajectory):
-            yield traj
-            continue
+            return traj
         try:
-            yield build_example(traj, spec, mode)
+            drop = condition_dropout > 0 and rng.random() < condition_dropout
+            return build_example(traj, spec, mode, drop_condition=drop)
         except BadSample as err:
-            yield bad(policy, sample["__url__"], sample["__key__"], err.reason, str(err))
+            return bad(policy, sample["__url__"], sample["__key__"], err.reason, str(err))
+
+    for item in items:
+        if not isinstance(item, list):
+            yield convert(item)
+            continue
+        converted = [convert(sample) for sample in item]
+        yield from (c for c in converted if isinstance(c, dict))
+        yield [c for c in converted if isinstance(c, Example)]
 
 
-def batches(items: Iterable[Example | dict], size: int, make_batch: Callable[[list[Example]], Batch]
-            ) -> Iterator[Batch]:
+def batches(items: Iterable[Example | list[Example] | dict], size: int,
+            make_batch: Callable[[list[Example]], Batch]) -> Iterator[Batch]:
     """Stage: examples -> batches of ``size`` (the last one partial), each with its ``skipped`` counts.
 
-    One batch is held back so skips met after the last full batch still ride on a batch.
+    A list of examples (a prompt group) is never split: a batch ends before a group that would
+    overflow it (a group larger than ``size`` is a batch of its own). One batch is held back so
+    skips met after the last full batch still ride on a batch.
     """
     skipped: Counter[str] = Counter()
     pending: list[Example] = []
@@ -61,8 +93,13 @@ def batches(items: Iterable[Example | dict], size: int, make_batch: Callable[[li
         if isinstance(item, dict):
             skipped[item[SKIP]] += 1
             continue
-        pending.append(item)
-        if len(pending) == size:
+        group = item if isinstance(item, list) else [item]
+        if pending and len(pending) + len(group) > size:
+            if held is not None:
+                yield emit(held)
+            held, pending = make_batch(pending), []
+        pending.extend(group)
+        if len(pending) >= size:
             if held is not None:
                 yield emit(held)
             held, pending = make_batch(pending), []

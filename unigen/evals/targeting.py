@@ -197,13 +197,20 @@ PROMPT_SOURCES = Registry("prompt source", {
 """Short name -> prompt source class."""
 
 
+def _drawable(weights: dict[str, float], source: PromptSource) -> dict[str, float]:
+    """``weights`` without the categories a source lists in its optional ``benchmark_only`` (benchmark
+    categories with no training prompts, e.g. ShapesWorld's ``single_object``)."""
+    skip = set(getattr(source, "benchmark_only", ()))
+    return {c: w for c, w in weights.items() if c not in skip}
+
+
 def plan_budgets(strategy: str, budget: int, floor: float, summaries: list[str], source: PromptSource,
                  benchmark_categories: list[str] | None) -> tuple[dict[str, int], dict[str, float]]:
     """Per-category budgets for a strategy, and the weights they came from (``floor``: ``targeted`` only)."""
     if strategy == "targeted":
         if not summaries:
             raise ValueError("strategy 'targeted' needs summaries (one or more summary.json)")
-        weights = merged_failure_rates(summaries)
+        weights = _drawable(merged_failure_rates(summaries), source)
         unknown = sorted(set(weights) - set(source.categories))
         if unknown:
             raise ValueError(f"no prompt generator for categories {unknown}; generators exist for {source.categories}")
@@ -212,6 +219,6 @@ def plan_budgets(strategy: str, budget: int, floor: float, summaries: list[str],
         weights = source.natural_mix()
         return allocate(weights, budget), weights
     if strategy == "benchmark_aligned":
-        weights = dict(Counter(benchmark_categories)) if benchmark_categories else GENEVAL_MIX
+        weights = _drawable(dict(Counter(benchmark_categories)) if benchmark_categories else GENEVAL_MIX, source)
         return allocate({c: float(w) for c, w in weights.items()}, budget), weights
     raise ValueError(f"unknown strategy '{strategy}'; choose from {STRATEGIES}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from unigen.data.sequence import unconditional
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.pick import IMAGE_STREAM, TEXT_STREAM, Noise, choose, guide
 from unigen.models.unified import UnifiedModel
@@ -84,7 +85,7 @@ class RowStates:
         boi = torch.full_like(next_text, self.spec.boi_id)
         next_text = torch.where(switching, boi, next_text)
         if cfg_rows == 2:  # unconditional rows: pad in place of reasoning, BOI at the switch
-            next_text = torch.cat([next_text, torch.where(switching, boi, torch.full_like(boi, self.spec.pad_id))])
+            next_text = torch.cat([next_text, unconditional(next_text, self.spec)])
         return next_text, next_image.repeat(cfg_rows), in_image.repeat(cfg_rows)
 
     def _text_step(self, cond_hidden: torch.Tensor, step: int | torch.Tensor, next_text: torch.Tensor) -> torch.Tensor:

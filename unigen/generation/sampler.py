@@ -1,10 +1,12 @@
 """Batched, KV-cached single-pass sampling: reasoning text, a self-emitted switch, then image ids.
 
 Classifier-free guidance (cfg > 1) stacks B unconditional rows under the B conditional rows and
-runs both in one backbone call per step. The unconditional rows follow Janus' rule: every prompt
-token except BOS and begin-of-image becomes pad. In ``unified``/``explicit`` mode they also see
-pad in place of every reasoning token (the reasoning restates and elaborates the prompt, so leaving
-it visible would leak the condition into the unconditional branch and weaken guidance), and BOI
+runs both in one backbone call per step. The unconditional rows are
+:func:`unigen.data.sequence.unconditional` of the conditional ones (Janus' rule: every token
+except BOS and begin-of-image becomes pad), the form condition dropout trains
+(``condition_dropout`` of the trajectory DataModule). In ``unified``/``explicit`` mode they thus
+see pad in place of every reasoning token (the reasoning restates and elaborates the prompt, so
+leaving it visible would leak the condition into the unconditional branch and weaken guidance), and BOI
 at the step where the conditional row switches, so both branches stay position-aligned and share
 one attention mask. ``direct`` mode is thereby exactly Janus' image-mode generation.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from unigen.data.sequence import unconditional
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.graphs import StaticDecoder
 from unigen.generation.pick import NoiseBlocks, StepNoise, row_keys
@@ -42,8 +45,7 @@ def prompt_batch(model: UnifiedModel, prompts: list[str], config: SamplingConfig
         ids[i, width - len(r):] = torch.tensor(r)
         mask[i, width - len(r):] = 1
     if config.cfg > 1.0:
-        keep = (ids == spec.bos_id) | (ids == spec.boi_id)
-        ids = torch.cat([ids, ids.masked_fill(~keep, spec.pad_id)])
+        ids = torch.cat([ids, unconditional(ids, spec)])
         mask = mask.repeat(2, 1)
     return ids, mask
 

@@ -3,27 +3,35 @@ source, rewards and fit configs named in YAML.
 
 Per seed, under ``<out>/seed-<s>/``: evaluate the base in each of ``base_modes`` (``eval/base_<mode>``,
 and ``eval/base_<mode>_<name>`` for each of ``also_evaluate``) -> target the weak categories of
-the first (``prompts.jsonl``) -> generate K trajectories
-per prompt with the base (``generated/``, seed ``s + 1`` so they differ from the evaluation's
-samples) -> score them (``scored/``) -> fit (``fit/``, the model in ``fit/model``) -> evaluate the
-fitted model in each of ``post_modes`` (``eval/post_<mode>``) -> report. Every stage reuses its
-finished output and refuses changed settings, so a killed loop resumes where it stopped.
+the first (``prompts.jsonl``) -> per round r: generate K trajectories per prompt (``generated/``,
+seed ``s + r`` so they differ from the evaluation's samples; round 1 with the base in the
+``generate`` settings' mode, round r > 1 with round r-1's model in ``post_modes[0]``) -> score them
+(``scored/``) -> fit from the previous round's model (``fit/``, the model in ``fit/model``) ->
+evaluate the fitted model in each of ``post_modes`` (``eval/post_<mode>``; rounds r > 1 under
+``round-<r>/``) -> report with paired bootstrap intervals. Every stage reuses its finished output
+and refuses changed settings, so a killed loop resumes where it stopped, and a finished loop
+extended by more rounds or post modes runs only what is new. With ``share``, the outputs that
+depend only on the base model and their stage's settings (the base evaluations, round 1's
+generated and scored data) live in one folder keyed by those settings, so runs that differ only
+in the fit (a weighting ablation) compute them once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from unigen.files import atomic_write_text
-from unigen.registry import spec_value
+from unigen.registry import Spec, spec_value
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
 from unigen.pipeline.fit import FitSettings, fit
 from unigen.pipeline.generate import GenerateSettings, generate
 from unigen.pipeline.report import write_report, write_seed_table
 from unigen.pipeline.score import ScoreSettings, score
+from unigen.pipeline.stage import as_dict
 from unigen.pipeline.target import TargetSettings, target
 
 Mode = Literal["unified", "explicit", "direct"]
@@ -56,46 +64,72 @@ class LoopSettings:
     base_modes: list[Mode] = field(default_factory=lambda: ["explicit", "unified"])
     """Modes the base model is evaluated in; targeting reads the first."""
     post_modes: list[Mode] = field(default_factory=lambda: ["unified"])
-    """Modes the fitted model is evaluated in."""
+    """Modes the fitted model is evaluated in; the first is the method's result (and round r > 1
+    generates in it). ``[unified, direct]`` adds the reasoning ablation: the same model drawing
+    without its reasoning."""
+    rounds: int = 1
+    """Rounds of generate -> score -> fit; round r > 1 generates with round r-1's model and fits from it."""
+    share: str | None = None
+    """Folder of outputs shared by runs (see the module docstring); None: every run keeps its own."""
+    report_rewards: dict[str, Spec] = field(default_factory=dict)
+    """Further rewards the report applies to every evaluation's images, as extra columns (e.g. a
+    lenient judge beside a strict ``evaluate.reward``)."""
 
 
 def run_seed(s: LoopSettings, seed: int) -> dict:
     """One full pass of the method (every stage resumable); returns the seed's results."""
+    if s.rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {s.rounds}")
     run_dir = Path(s.out) / f"seed-{seed}"
-    results_path = run_dir / "results.json"
-    if results_path.exists():
-        return json.loads(results_path.read_text())
     evaluations: dict[str, Path] = {}
 
-    def evaluations_of(model: str, phase: str, modes: list[str]) -> None:
+    def evaluations_of(model: str, phase: str, modes: list[str], where: Path | None) -> None:
         for mode in modes:
             for suffix, settings in (("", s.evaluate), *((f"_{_name(e['benchmark'])}", _merged(s.evaluate, e))
                                                          for e in s.also_evaluate)):
                 key = f"{phase}_{mode}{suffix}"
-                evaluations[key] = evaluate(replace(settings, model=model, outdir=str(run_dir / "eval" / key),
-                                                    mode=mode, seed=seed))
+                chosen = replace(settings, model=model, mode=mode, seed=seed)
+                outdir = where / "eval" / key if where else _shared(s, "eval", chosen)
+                evaluations[key] = evaluate(replace(chosen, outdir=str(outdir)))
 
-    evaluations_of(s.model, "base", s.base_modes)
+    evaluations_of(s.model, "base", s.base_modes, None if s.share else run_dir)
     prompts = target(replace(s.target, out=str(run_dir / "prompts.jsonl"), seed=seed, benchmark=s.evaluate.benchmark,
                              summaries=[str(next(iter(evaluations.values())))]))
-    shards = generate(replace(s.generate, prompts=[str(prompts)], out_dir=str(run_dir / "generated"), model=s.model,
-                              seed=seed + 1))
-    scored = score(replace(s.score, input=str(shards), output=str(run_dir / "scored")))
-    model = fit(replace(s.fit, out=str(run_dir / "fit"), model=s.model, seed=seed,
-                        train_shards=[str(scored.parent / f"{s.score.prefix}-*.tar")]))
-    evaluations_of(str(model), "post", s.post_modes)
-    stats = json.loads(scored.read_text())
+    model, rounds = s.model, []
+    for r in range(1, s.rounds + 1):
+        where = run_dir if r == 1 else run_dir / f"round-{r}"
+        generating = replace(s.generate, prompts=[str(prompts)], model=model, seed=seed + r)
+        if r > 1:
+            generating = replace(generating, sampling=replace(generating.sampling, mode=s.post_modes[0]))
+        shared = r == 1 and s.share is not None
+        shards = generate(replace(generating, out_dir=str(_shared(s, "generated", generating) if shared
+                                                          else where / "generated")))
+        scoring = replace(s.score, input=str(shards))
+        scored = score(replace(scoring, output=str(_shared(s, "scored", scoring) if shared else where / "scored")))
+        model = str(fit(replace(s.fit, out=str(where / "fit"), model=model, seed=seed,
+                                train_shards=[str(scored.parent / f"{s.score.prefix}-*.tar")])))
+        phase = "post" if r == 1 else f"post{r}"
+        evaluations_of(model, phase, s.post_modes, where)
+        stats = json.loads(scored.read_text())
+        rounds.append({"round": r, "mode": generating.sampling.mode, "trajectories": _count(stats), "rewards": stats,
+                       "evaluations": [f"{phase}_{mode}" for mode in s.post_modes]})
     results = {
         "seed": seed, "strategy": s.target.strategy, "fit_config": s.fit.config,
         "budget": json.loads(Path(f"{prompts}.plan.json").read_text())["budgets"],
-        "self_generated": {"trajectories": _count(stats), "rewards": stats},
-        "evaluations": list(evaluations),
+        "self_generated": {"trajectories": rounds[0]["trajectories"], "rewards": rounds[0]["rewards"]},
+        "rounds": rounds, "evaluations": list(evaluations),
+        "folders": {key: str(path.parent) for key, path in evaluations.items()},
         **{key: json.loads(path.read_text()) for key, path in evaluations.items()},
     }
-    write_report(run_dir, results, evaluations[f"base_{s.base_modes[0]}"].parent,
-                 evaluations[f"post_{s.post_modes[-1]}"].parent)
-    atomic_write_text(results_path, json.dumps(results, indent=1))
+    write_report(run_dir, results, s.report_rewards)
+    atomic_write_text(run_dir / "results.json", json.dumps(results, indent=1))
     return results
+
+
+def _shared(s: LoopSettings, stage: str, settings) -> Path:
+    """``<share>/<stage>-<hash of the settings>``: one folder per distinct stage input."""
+    digest = hashlib.sha1(json.dumps(as_dict(settings), sort_keys=True).encode()).hexdigest()[:12]
+    return Path(s.share) / f"{stage}-{digest}"
 
 
 def _merged(settings: EvaluateSettings, changes: dict[str, Any]) -> EvaluateSettings:
@@ -123,5 +157,5 @@ def loop(settings: LoopSettings) -> Path:
 
     Returns ``<out>/results.json``; the table over seeds is printed and in ``<out>/report.md``."""
     runs = [run_seed(settings, seed) for seed in settings.seeds]
-    write_seed_table(Path(settings.out), runs)
+    write_seed_table(Path(settings.out), runs, settings.report_rewards)
     return Path(settings.out) / "results.json"

@@ -1,58 +1,131 @@
-"""The loop's report: per-category before/after tables, switch rates, an image grid, TensorBoard."""
+"""The loop's report: per-category scores of every evaluation with paired bootstrap 95% intervals
+(over seeds, prompts and samples), the gain of the post-trained model over the base, switch rates,
+the rounds, an image grid, TensorBoard.
+
+Per-sample scores come from the evaluation folders (``scores.json`` of each prompt folder, the
+evaluate stage's reward); a ``report_rewards`` entry re-scores the folders' images with another
+reward for an extra column (cached in the folder as ``report-<name>.json``).
+"""
 
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
-from unigen.evals.runner import first_samples
+from unigen.data.trajectory import Trajectory
+from unigen.evals.bootstrap import Interval, paired_bootstrap
+from unigen.evals.records import read_records
+from unigen.evals.runner import first_samples, score_samples
 from unigen.evals.summary import image_grid, png_image
 from unigen.files import atomic_write_bytes, atomic_write_text, png_bytes
+from unigen.registry import Spec
+from unigen.rewards import REWARDS
 
 PHASES = {"base": "base", "post": "post-trained"}
+GAIN = "gain"
+"""The last round's post-trained model (first post mode) minus the base (first base mode)."""
+REASONING = "reasoning"
+"""The last round's post-trained model with its reasoning (unified) minus drawing directly (direct)."""
 
 
 def label(key: str) -> str:
-    """``base_explicit`` -> ``base, explicit``: the model (base / post-trained) and the generation mode."""
-    phase, mode, *benchmark = key.split("_", 2)
-    return f"{PHASES.get(phase, phase)}, {mode}" + (f" ({benchmark[0]})" if benchmark else "")
+    """``base_explicit`` -> ``base, explicit``; ``post2_unified`` -> ``post-trained (round 2), unified``."""
+    phase, _, mode = key.partition("_")
+    if phase.startswith("post") and phase[4:].isdigit():
+        return f"post-trained (round {phase[4:]}), {mode}"
+    return f"{PHASES.get(phase, phase)}, {mode}"
 
 
-def _fmt(value: float | None, spread: float | None = None) -> str:
+def _fmt(value: float | Interval | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.3f}" if spread is None else f"{value:.3f} ± {spread:.3f}"
+    if isinstance(value, Interval):
+        return f"{value.value:.3f} [{value.low:.3f}, {value.high:.3f}]"
+    return f"{value:.3f}"
 
 
-def _rows(summaries: list[dict]) -> dict[str, list[float | None]]:
-    """Metric name -> one value per summary (categories, overall, switch rate, reasoning length)."""
-    categories = dict.fromkeys(c for s in summaries for c in s["categories"])
-    rows = {c: [s["categories"].get(c, {}).get("score") for s in summaries] for c in categories}
-    rows["**overall**"] = [s["overall"] for s in summaries]
-    rows["switch rate"] = [s["switch_rate"] for s in summaries]
-    rows["reasoning tokens"] = [s["mean_reasoning_tokens"] for s in summaries]
-    return rows
+def folder_scores(folder: str | Path, reward: tuple[str, Spec] | None = None) -> tuple[list[str], np.ndarray]:
+    """(category per prompt, (prompts, samples) scores, NaN where unscored) of an evaluation folder:
+    its own reward's (the records), or ``reward = (name, spec)`` applied to its images as the evaluate
+    stage scores them (a failed sample scores 0; cached as ``report-<name>.json``). Re-scoring needs
+    one image per sample and the prompt's ``metadata.jsonl`` line (GenEval's layout)."""
+    records = read_records(folder)
+    categories = [records[i]["category"] for i in sorted(records)]
+    if reward is None:
+        rows = [[np.nan if s["score"] is None else s["score"] for s in records[i]["samples"]] for i in sorted(records)]
+        return categories, np.array(rows, dtype=float)
+    name, spec = reward
+    cache = Path(folder) / f"report-{name}.json"
+    if not cache.exists():
+        trajs, shape = [], (len(records), len(records[min(records)]["samples"]))
+        for i in sorted(records):
+            files = records[i]["files"]
+            pngs = sorted(f for f in files if f.endswith(".png"))
+            lines = [f for f in files if f.endswith("metadata.jsonl")]
+            if len(pngs) != shape[1] or not lines:
+                raise ValueError(f"report reward '{name}': '{folder}' prompt {i} has {len(pngs)} images for "
+                                 f"{shape[1]} samples and {len(lines)} metadata.jsonl; re-scoring needs GenEval's layout")
+            line = json.loads((Path(folder) / lines[0]).read_text())
+            meta = line if "include" in line else line.get("metadata", line)  # a GenEval line or a prompt record
+            for k, (sample, png) in enumerate(zip(records[i]["samples"], pngs)):
+                data = None if sample.get("failure") else (Path(folder) / png).read_bytes()
+                trajs.append(Trajectory(str(i), k, records[i]["prompt"], category=records[i]["category"],
+                                        metadata=meta, png=data))
+        values = score_samples(REWARDS.build(spec), trajs, records[min(records)].get("image_size", 32))
+        grid = np.array([np.nan if v is None else v for v in values], dtype=float).reshape(shape)
+        atomic_write_text(cache, json.dumps(grid.tolist()))
+    return categories, np.array(json.loads(cache.read_text()), dtype=float)
 
 
-def _mean_spread(values: list[float | None]) -> tuple[float | None, float | None]:
-    known = [v for v in values if v is not None]
-    if not known:
-        return None, None
-    return statistics.fmean(known), (statistics.stdev(known) if len(known) > 1 else None)
-
-
-def table(runs: list[dict]) -> str:
-    """Markdown: one column per evaluation, mean ± spread (sample std) over the runs' seeds."""
+def intervals(runs: list[dict], reward: tuple[str, Spec] | None = None) -> dict[str, dict[str, Interval]]:
+    """Every evaluation's per-category and overall score with its interval, the gain and (with a
+    direct-mode evaluation) the reasoning effect, paired over seeds and prompts."""
     keys = runs[0]["evaluations"]
-    columns = {key: _rows([r[key] for r in runs]) for key in keys}
-    lines = ["| | " + " | ".join(label(key) for key in keys) + " |", "|---|" + "---:|" * len(keys)]
-    for metric in columns[keys[0]]:
-        cells = [_fmt(*_mean_spread(columns[key].get(metric, [None]))) for key in keys]
-        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    stages = {}
+    for key in keys:
+        scored = [folder_scores(r["folders"][key], reward) for r in runs]
+        stages[key] = np.stack([scores for _, scores in scored])
+        categories = scored[0][0]
+    last = runs[0]["rounds"][-1]["evaluations"]
+    differences = {GAIN: (last[0], keys[0])}
+    for key in runs[0]["evaluations"]:
+        if key.startswith("post") and key.endswith("_direct") and key.split("_")[0] == last[0].split("_")[0]:
+            differences[REASONING] = (last[0], key)
+    for r in runs[0]["rounds"]:
+        differences[f"{GAIN}_round_{r['round']}"] = (r["evaluations"][0], keys[0])
+    return paired_bootstrap(stages, categories, differences=differences)
+
+
+def table(runs: list[dict], report_rewards: dict[str, Spec] | None = None) -> str:
+    """Markdown: every evaluation's score with its 95% interval, the paired gain, extra rewards'
+    base and post-trained values; then switch rates, reasoning lengths, the reasoning effect and rounds."""
+    keys, last = runs[0]["evaluations"], runs[0]["rounds"][-1]["evaluations"][0]
+    main = intervals(runs)
+    extra = {name: intervals(runs, (name, spec)) for name, spec in (report_rewards or {}).items()}
+    head = [label(k) for k in keys] + [f"gain ({label(last)} - {label(keys[0])})"]
+    head += [f"{name}: {label(k)}" for name in extra for k in (keys[0], last)]
+    lines = ["| | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+    for cat in main[keys[0]]:
+        cells = [_fmt(main[k][cat]) for k in keys] + [_fmt(main[GAIN][cat])]
+        cells += [_fmt(extra[name][k][cat].value) for name in extra for k in (keys[0], last)]
+        lines.append(f"| {'**overall**' if cat == 'overall' else cat} | " + " | ".join(cells) + " |")
+    mean = lambda field, key: float(np.mean([r[key][field] for r in runs]))  # noqa: E731
+    lines.append("\nswitch rate (the model emits begin-of-image itself): " + ", ".join(
+        f"{label(k)} {mean('switch_rate', k):.3f}" for k in keys) + "; mean reasoning tokens: " + ", ".join(
+        f"{label(k)} {mean('mean_reasoning_tokens', k):.1f}" for k in keys) + ".")
+    if REASONING in main:
+        lines.append(f"\nReasoning ablation, overall: with its reasoning minus drawing directly (`direct`): "
+                     f"{_fmt(main[REASONING]['overall'])}.")
+    if len(runs[0]["rounds"]) > 1:
+        lines += ["", "| round | generated in | trajectories | post-trained overall | gain over the base |",
+                  "|---:|---|---:|---:|---:|"]
+        for r in runs[0]["rounds"]:
+            lines.append(f"| {r['round']} | {r['mode']} | {r['trajectories']} | "
+                         f"{_fmt(main[r['evaluations'][0]]['overall'])} | "
+                         f"{_fmt(main[GAIN + '_round_' + str(r['round'])]['overall'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -64,47 +137,46 @@ def before_after_grid(before: Path, after: Path, prompts: int = 8):
     return image_grid(images, captions, cols=len(b))
 
 
-def write_report(run_dir: Path, results: dict, before: Path, after: Path) -> None:
-    """``report.md``, ``grid.png`` and TensorBoard scalars/image for one seed (``before`` / ``after``:
-    the evaluation folders shown in the grid)."""
-    grid = before_after_grid(before, after)
+def write_report(run_dir: Path, results: dict, report_rewards: dict[str, Spec] | None = None) -> None:
+    """``report.md``, ``grid.png`` and TensorBoard scalars/image for one seed."""
+    keys, last = results["evaluations"], results["rounds"][-1]["evaluations"][0]
+    grid = before_after_grid(Path(results["folders"][keys[0]]), Path(results["folders"][last]))
     atomic_write_bytes(run_dir / "grid.png", png_bytes(grid))
     gen = results["self_generated"]
     means = ", ".join(f"{key} {stats['mean']:.3f}" for key, stats in gen["rewards"].items())
     text = (f"# Loop, seed {results['seed']}\n\nstrategy `{results['strategy']}`; training prompts per category "
-            f"{results['budget']}; {gen['trajectories']} self-generated trajectories, mean rewards: {means}.\n\n"
-            + table([results]) + "\n![before (top) / after (bottom)](grid.png)\n")
+            f"{results['budget']}; {gen['trajectories']} self-generated trajectories (round 1), mean rewards: "
+            f"{means}.\n\nScores with paired bootstrap 95% intervals (prompts, samples).\n\n"
+            + table([results], report_rewards) + "\n![before (top) / after (bottom)](grid.png)\n")
     atomic_write_text(run_dir / "report.md", text)
     with SummaryWriter(str(run_dir / "tensorboard" / "loop")) as writer:
-        for key in results["evaluations"]:
-            for metric, values in _rows([results[key]]).items():
-                if values[0] is not None:
-                    writer.add_scalar(f"loop/{key}/{metric.strip('*')}", values[0], 0)
+        for key, by_category in intervals([results]).items():
+            for category, interval in by_category.items():
+                writer.add_scalar(f"loop/{key}/{category}", interval.value, 0)
         writer.add_image("loop/before_after", np.asarray(grid), 0, dataformats="HWC")
 
 
-def write_seed_table(out: Path, runs: list[dict]) -> dict:
-    """``report.md`` + ``results.json`` over all seeds; prints the table."""
-    text = table(runs)
-    print(f"\nLoop over seeds {[r['seed'] for r in runs]} (mean ± std where several):\n\n{text}")
-    atomic_write_text(out / "report.md", f"# Loop, seeds {[r['seed'] for r in runs]}\n\n" + text)
-    payload = {"runs": runs, "table": text}
+def write_seed_table(out: Path, runs: list[dict], report_rewards: dict[str, Spec] | None = None) -> dict:
+    """``report.md`` + ``results.json`` over all seeds (the intervals resample seeds too); prints the table."""
+    text = table(runs, report_rewards)
+    seeds = [r["seed"] for r in runs]
+    print(f"\nLoop over seeds {seeds} (paired bootstrap 95% intervals):\n\n{text}")
+    atomic_write_text(out / "report.md", f"# Loop, seeds {seeds}\n\n" + text)
+    summary = {name: {k: v.as_dict() for k, v in by_key.items()} for name, by_key in intervals(runs).items()}
+    payload = {"runs": runs, "intervals": summary, "table": text}
     atomic_write_text(out / "results.json", json.dumps(payload, indent=1))
     return payload
 
 
 def ablation_table(root: Path) -> str:
-    """One row per ``<root>/<run>/results.json``: the first and last evaluation's overall, the gain,
-    and the last evaluation's switch rate."""
-    lines = ["| run | seeds | before overall | after overall | gain | switch rate after |",
-             "|---|---:|---:|---:|---:|---:|"]
+    """One row per ``<root>/<run>/results.json``: the base, round 1's post-trained model and the gain
+    (overall, 95% intervals over seeds, prompts and samples), and its switch rate."""
+    lines = ["| run | seeds | base | post-trained (round 1) | gain | switch rate |", "|---|---:|---:|---:|---:|---:|"]
     for path in sorted(root.glob("*/results.json")):
         runs = json.loads(path.read_text())["runs"]
-        first, last = runs[0]["evaluations"][0], runs[0]["evaluations"][-1]
-        base = _mean_spread([r[first]["overall"] for r in runs])
-        post = _mean_spread([r[last]["overall"] for r in runs])
-        gain = _mean_spread([r[last]["overall"] - r[first]["overall"] for r in runs])
-        switch = _mean_spread([r[last]["switch_rate"] for r in runs])
-        lines.append(f"| {path.parent.name} | {len(runs)} | {_fmt(*base)} | {_fmt(*post)} | {_fmt(*gain)} | "
-                     f"{_fmt(*switch)} |")
+        main = intervals(runs)
+        first, post = runs[0]["evaluations"][0], runs[0]["rounds"][0]["evaluations"][0]
+        switch = np.mean([r[post]["switch_rate"] for r in runs])
+        lines.append(f"| {path.parent.name} | {len(runs)} | {_fmt(main[first]['overall'])} | "
+                     f"{_fmt(main[post]['overall'])} | {_fmt(main[GAIN + '_round_1']['overall'])} | {switch:.3f} |")
     return "\n".join(lines) + "\n"

@@ -12,7 +12,8 @@ REWARDS = Registry("reward", {
     "vqa_score": "unigen.rewards.vqa.VQAScore",
     "geneval": "unigen.rewards.geneval.GenEvalScore",
     "reasoning_match": "unigen.rewards.text_match.ReasoningMatch",
-    "shapes_exact": "unigen.worlds.shapes.rewards.ShapesImageReward",
+    "shapes_strict": "unigen.worlds.shapes.rewards.ShapesImageReward",
+    "shapes_geneval": "unigen.worlds.shapes.rewards.shapes_geneval",
     "shapes_plan": "unigen.worlds.shapes.rewards.PlanReward",
 })
 """Short name -> reward class (built with its ``init_args``)."""

@@ -32,26 +32,32 @@ def vq_main(argv: list[str]) -> None:
     import torch
 
     from unigen.models.loading import load_model
-    from unigen.worlds.shapes.vq import fit_vq, render_set, save_vq
+    from unigen.worlds.shapes.vq import fit_vq, load_vq, render_set, save_vq
 
     parser = ArgumentParser(prog="run.py shapes-vq", parser_mode="omegaconf", description=vq_main.__doc__)
     parser.add_argument("--config", action="config")
     parser.add_argument("--out", type=str, default=str(DEFAULT_VQ_WEIGHTS), help="weights file (.safetensors)")
     parser.add_argument("--model", type=str, default="shapes-janus", help="preset whose VQ geometry to fit")
+    parser.add_argument("--init", type=str | None, default=None,
+                        help="VQ weights to start from (fine-tune, e.g. after adding a shape); null: random init")
     parser.add_argument("--images", type=int, default=4000, help="training renders")
     parser.add_argument("--steps", type=int, default=400, help="optimizer steps")
     parser.add_argument("--batch_size", type=int, default=16, help="crops per step")
     parser.add_argument("--crop", type=int, default=16, help="crop side in pixels (the image size: no crops)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate (cosine decay)")
+    parser.add_argument("--restart_every", type=int, default=50,
+                        help="restart unused codes every this many steps (0: never, e.g. when fine-tuning)")
     parser.add_argument("--seed", type=int, default=0, help="seed of renders and training")
     parser.add_argument("--device", type=str, default="cpu", help="torch device of the fit (cpu, cuda)")
     parser.add_argument("--check_samples", type=int, default=300, help="held-out renders for the round-trip check")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     model = load_model(args.model)
+    if args.init:
+        load_vq(model.vq, args.init)
     vq = model.vq.to(args.device)
     stats = fit_vq(vq, render_set(args.images, model.spec.image_size, args.seed), args.steps, args.batch_size,
-                   args.lr, crop=args.crop, seed=args.seed)
+                   args.lr, crop=args.crop, restart_every=args.restart_every, seed=args.seed)
     save_vq(vq, args.out)
     model.vq.cpu()
     stats["round_trip_acceptance"] = round_trip_acceptance(model.eval(), args.check_samples)
@@ -72,7 +78,7 @@ def data_main(argv: list[str]) -> None:
     parser.add_argument("--model", type=str, default="shapes-janus", help="preset (or folder) to start from")
     parser.add_argument("--vq_weights", type=str | None, default=str(DEFAULT_VQ_WEIGHTS),
                         help="fitted VQ weights loaded into the model (null: keep the model's own)")
-    parser.add_argument("--train_samples", type=int, default=8192, help="training trajectories")
+    parser.add_argument("--train_samples", type=int, default=16384, help="training trajectories")
     parser.add_argument("--val_samples", type=int, default=256, help="validation trajectories (0: none)")
     parser.add_argument("--shard_size", type=int, default=512, help="trajectories per shard")
     parser.add_argument("--weights", type=dict[str, float], default=PRETRAIN_WEIGHTS,

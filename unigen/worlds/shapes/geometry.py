@@ -1,4 +1,4 @@
-"""Shape masks (renderer and scorer) and boxes; GenEval's relative-position rule is
+"""Shape masks (renderer and judge) and boxes; GenEval's relative-position rule is
 ``unigen.rewards.geneval_rules.relative_position``."""
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ def shape_mask(shape: str, height: int, width: int) -> np.ndarray:
         return np.abs(u - 0.5) <= v / 2 + 0.5 / width
     if shape == "cross":  # a plus sign, arms a third of the box wide
         return (np.abs(u - 0.5) <= 1 / 6 + 1e-9) | (np.abs(v - 0.5) <= 1 / 6 + 1e-9)
+    if shape == "diamond":  # corners at the edge midpoints
+        return np.abs(u - 0.5) + np.abs(v - 0.5) <= 0.5 + 0.5 / width
+    if shape == "tee":  # a capital T: a bar across the top third, a stem a third wide
+        return (v <= 1 / 3 + 1e-9) | (np.abs(u - 0.5) <= 1 / 6 + 1e-9)
     raise ValueError(f"unknown shape '{shape}'")
 
 

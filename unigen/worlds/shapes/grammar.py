@@ -5,7 +5,9 @@ Every prompt carries GenEval-style metadata, exactly the fields of a line of Gen
 "exclude"? (counting), "prompt"}``. The prompt space of each category is finite and enumerated;
 the held-out split (the benchmark) is chosen per category by hashing a canonical *content* key,
 so two phrasings of the same scene ("a circle and a square" / "a square and a circle") always
-fall on the same side and benchmark prompts never appear in training data.
+fall on the same side and benchmark prompts never appear in training data. The held-out contents
+are picked in hash order under per-value quotas, so each category's benchmark is balanced over
+shapes (and colours, counts, relations).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 from unigen.data.prompts import PromptRecord
 from unigen.worlds.shapes.vocab import CATEGORIES, COLORS, COUNT_WORDS, PLURALS, RELATIONS, SHAPES
 
-HELDOUT_FRACTION = 0.25
-"""Share of each category's canonical contents held out for the benchmark (at least one)."""
+HELDOUT_PROMPTS = {"single_object": 6, "two_object": 6, "counting": 6, "colors": 6, "position": 6, "color_attr": 6}
+"""Held-out contents per category (the benchmark: one prompt each): every shape equally often in each category, and
+every colour / count / relation equally often where the category has them. ``single_object`` has
+only six contents, so it is benchmark-only (its shapes are trained through ``colors``)."""
 SPLITS = ("train", "heldout")
 INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
@@ -82,11 +86,50 @@ def _hash(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def _features(metadata: dict[str, Any]) -> list[str]:
+    """The values a balanced benchmark spreads evenly: each object's shape and colour, the count
+    (counting) and the normalised relation (position)."""
+    out = []
+    for obj in metadata["include"]:
+        out.append(f"shape:{obj['class']}")
+        if "color" in obj:
+            out.append(f"color:{obj['color']}")
+    if metadata["tag"] == "counting":
+        out.append(f"count:{metadata['include'][0]['count']}")
+    if metadata["tag"] == "position":
+        out.append("relation:" + content_key(metadata).split(" ", 1)[1].rsplit(" ", 1)[0])
+    return out
+
+
 @lru_cache(maxsize=None)
 def _heldout_keys(category: str) -> frozenset[str]:
-    keys = sorted({content_key(m) for m in _enumerate(category)}, key=_hash)
-    n = max(1, round(HELDOUT_FRACTION * len(keys)))
-    return frozenset(keys[:n])
+    """``HELDOUT_PROMPTS[category]`` contents, greedily in SHA-1 order under per-value quotas.
+
+    A value kind (shape, colour, count, relation) with ``v`` values filling ``s`` slots over the
+    held-out prompts may take each value at most ``ceil(s / v)`` times. If the greedy pass gets
+    stuck, the next salt of the hash order is tried (deterministic).
+    """
+    features = {content_key(m): _features(m) for m in _enumerate(category)}
+    n = HELDOUT_PROMPTS[category]
+    kinds: dict[str, set[str]] = {}
+    for values in features.values():
+        for value in values:
+            kinds.setdefault(value.split(":")[0], set()).add(value)
+    sample = next(iter(features.values()))
+    quota = {kind: -(-n * sum(v.startswith(kind + ":") for v in sample) // len(values))
+             for kind, values in kinds.items()}
+    for salt in range(1000):
+        used: dict[str, int] = {}
+        chosen = []
+        for key in sorted(features, key=lambda k: _hash(f"{salt}|{k}")):
+            counts = {v: features[key].count(v) for v in set(features[key])}
+            if all(used.get(v, 0) + c <= quota[v.split(":")[0]] for v, c in counts.items()):
+                chosen.append(key)
+                for v, c in counts.items():
+                    used[v] = used.get(v, 0) + c
+                if len(chosen) == n:
+                    return frozenset(chosen)
+    raise RuntimeError(f"no balanced held-out set of {n} for '{category}'")
 
 
 def split_of(metadata: dict[str, Any]) -> str:
@@ -109,9 +152,10 @@ def sample_prompts(n: int, seed: int, weights: dict[str, float] | None = None, s
                    id_prefix: str = "shapes") -> list[PromptRecord]:
     """``n`` prompts drawn (with replacement) from ``split``; categories drawn by ``weights``.
 
-    ``weights`` maps category -> relative weight (missing categories get 0; default uniform).
+    ``weights`` maps category -> relative weight (missing categories get 0; default uniform over
+    the categories with prompts on ``split``).
     """
-    weights = weights or {c: 1.0 for c in CATEGORIES}
+    weights = weights or {c: 1.0 for c in CATEGORIES if category_pool(c, split)}
     unknown = set(weights) - set(CATEGORIES)
     if unknown:
         raise ValueError(f"unknown categories {sorted(unknown)} in weights; known: {CATEGORIES}")
@@ -120,16 +164,24 @@ def sample_prompts(n: int, seed: int, weights: dict[str, float] | None = None, s
         raise ValueError("category weights are all zero")
     rng = random.Random(seed)
     pools = {c: category_pool(c, split) for c in cats}
+    empty = [c for c in cats if not pools[c]]
+    if empty:
+        raise ValueError(f"categories {empty} have no '{split}' prompts (single_object is benchmark-only); "
+                         "give them weight 0")
     picks = rng.choices(cats, [weights[c] for c in cats], k=n)
     return [_record(f"{id_prefix}-{split}-{i:06d}", rng.choice(pools[c])) for i, c in enumerate(picks)]
 
 
 def benchmark_prompts(per_category: int | None = None, seed: int = 0) -> list[PromptRecord]:
-    """The held-out benchmark: every held-out prompt, or a seeded subset of ``per_category``."""
+    """The held-out benchmark: one prompt per held-out content (its phrasing picked by hash), or a
+    seeded subset of ``per_category`` of them (for quick runs; no longer balanced)."""
     rng = random.Random(seed)
     records = []
     for cat in CATEGORIES:
-        pool = category_pool(cat, "heldout")
+        phrasings: dict[str, dict[str, Any]] = {}
+        for m in sorted(category_pool(cat, "heldout"), key=lambda m: _hash(m["prompt"])):
+            phrasings.setdefault(content_key(m), m)
+        pool = [phrasings[k] for k in sorted(phrasings)]
         if per_category is not None and len(pool) > per_category:
             pool = rng.sample(pool, per_category)
         records += [_record(f"shapes-bench-{cat}-{i:03d}", m) for i, m in enumerate(pool)]

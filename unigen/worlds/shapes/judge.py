@@ -1,4 +1,5 @@
-"""The exact ShapesWorld judge: colour segmentation + shape recognition + GenEval's rules.
+"""The exact ShapesWorld judge: colour segmentation + shape recognition + GenEval's rules, and a
+strict mode (exactly the requested objects).
 
 Pixels take the nearest palette colour (or background); each colour's 4-connected components of
 at least ``min_area`` pixels are objects; an object's shape is the prototype mask (drawn into its
@@ -7,6 +8,13 @@ prompt by GenEval's ``evaluate``: every ``include`` is met (count; colour; relat
 every object against every object of its anchor group), no ``exclude`` is met. One deliberate
 difference: where GenEval colour-checks the detector's top-``count`` boxes of a class, this
 judge takes objects of the asked colour first (there is no detector confidence to rank by).
+
+GenEval's rules accept clutter: extra objects are never penalised (outside counting's
+``exclude``), so a filter on them trains clutter. The **strict** judge (the world's training
+reward and headline metric) also requires exactly the requested objects: the scene holds
+exactly ``count`` objects of each requested class (of the requested colour where one is asked)
+and nothing else -- no other object, no component of at least ``fragment_area_fraction`` of the
+canvas that is not a recognised shape.
 """
 
 from __future__ import annotations
@@ -75,19 +83,27 @@ def classify(mask: np.ndarray) -> tuple[str | None, tuple[int, int, int, int], f
 class ShapesJudge:
     """Detect objects in an image and judge it against GenEval-style metadata."""
 
-    def __init__(self, min_area_fraction: float = 0.02, min_iou: float = 0.5):
+    def __init__(self, min_area_fraction: float = 0.02, min_iou: float = 0.5, strict: bool = False,
+                 fragment_area_fraction: float = 0.01):
         """
         Args:
             min_area_fraction: components smaller than this share of the canvas are noise.
             min_iou: a component whose best prototype IoU is lower has no shape (not an object).
+            strict: also require exactly the requested objects (see the module docstring).
+            fragment_area_fraction: strict mode: a component of at least this share of the canvas
+                must be a recognised object (smaller ones are decoding specks).
         """
         self.min_area_fraction = min_area_fraction
         self.min_iou = min_iou
+        self.strict = strict
+        self.fragment_area_fraction = fragment_area_fraction
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Objects in an (H, W, 3) uint8 image, largest first."""
+    def detect(self, image: np.ndarray, min_area_fraction: float | None = None) -> list[Detection]:
+        """Components of at least ``min_area_fraction`` (default: the judge's) of an (H, W, 3)
+        uint8 image, largest first; those that fit no shape have ``shape`` None."""
         labels = color_labels(image)
-        min_area = max(4, round(self.min_area_fraction * labels.size))
+        fraction = self.min_area_fraction if min_area_fraction is None else min_area_fraction
+        min_area = max(4, round(fraction * labels.size))
         found = []
         for index in range(1, len(_PALETTE)):
             for comp in components(labels == index):
@@ -99,8 +115,31 @@ class ShapesJudge:
         return sorted(found, key=lambda d: -d.area)
 
     def judge(self, image: np.ndarray, metadata: dict[str, Any]) -> tuple[bool, list[str]]:
-        """(correct, reasons) by GenEval's rules; reasons are empty when correct."""
-        return evaluate(self.detect(image), metadata)
+        """(correct, reasons) by GenEval's rules (and, if ``strict``, exactly the requested
+        objects); reasons are empty when correct."""
+        if not self.strict:
+            return evaluate(self.detect(image), metadata)
+        min_area = max(4, round(self.min_area_fraction * image.shape[0] * image.shape[1]))
+        found = self.detect(image, min(self.min_area_fraction, self.fragment_area_fraction))
+        objects = [d for d in found if d.area >= min_area and d.shape is not None]
+        _, reasons = evaluate(objects, metadata)
+        reasons += [f"unexplained {d.color} fragment of {d.area} px" for d in found if d not in objects]
+        reasons += extra_objects(objects, metadata)
+        return not reasons, reasons
+
+
+def extra_objects(objects: list[Detection], metadata: dict[str, Any]) -> list[str]:
+    """Strict mode: objects beyond the requested ones (per class; per colour where one is asked)."""
+    reasons = []
+    for cls in sorted({d.shape for d in objects}):
+        asked = [r for r in metadata["include"] if r["class"] == cls]
+        of_class = [d for d in objects if d.shape == cls]
+        if len(of_class) != sum(r["count"] for r in asked):
+            reasons.append(f"{len(of_class)} {cls} drawn, {sum(r['count'] for r in asked)} requested")
+        for req in asked:
+            if "color" in req and sum(d.color == req["color"] for d in of_class) != req["count"]:
+                reasons.append(f"not exactly {req['count']} {req['color']} {cls}")
+    return reasons
 
 
 def evaluate(detections: list[Detection], metadata: dict[str, Any]) -> tuple[bool, list[str]]:

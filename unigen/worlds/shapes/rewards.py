@@ -1,7 +1,8 @@
 """ShapesWorld rewards as plain callables: a list of trajectories in, one float or None each out.
 
-- :class:`ShapesImageReward` (``modality = "image"``): 1.0 when the exact judge accepts the
-  trajectory's image for its prompt metadata, else 0.0; None when there is no image to judge
+- :class:`ShapesImageReward` (``modality = "image"``): 1.0 when the judge accepts the trajectory's
+  image for its prompt metadata, else 0.0 -- strict (``shapes_strict``: exactly the requested
+  objects; the world's training reward) or by GenEval's rules (``shapes_geneval``); None when there is no image to judge
   (no ``png`` and no decoder given) or the metadata has no ``include`` list.
 - :class:`PlanReward` (``modality = "text"``): :func:`unigen.worlds.shapes.plan.plan_score` of the
   reasoning text -- 1.0 for a plan that parses and meets every requirement, the passed share of
@@ -34,21 +35,23 @@ def model_decoder(model) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
 
 
 class ShapesImageReward:
-    """Exact-judge image reward (GenEval's rules on ShapesWorld renders)."""
+    """Judge image reward on ShapesWorld renders: strict (``shapes_strict``) or GenEval's rules
+    (``shapes_geneval``)."""
 
     modality = "image"
-    name = "shapes_exact"
 
-    def __init__(self, min_area_fraction: float = 0.02, min_iou: float = 0.5,
+    def __init__(self, strict: bool = True, min_area_fraction: float = 0.02, min_iou: float = 0.5,
                  decode: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None):
         """
         Args:
+            strict: exactly the requested objects (see :class:`ShapesJudge`); else GenEval's rules.
             min_area_fraction: see :class:`ShapesJudge`.
             min_iou: see :class:`ShapesJudge`.
             decode: optional function mapping image-id arrays to uint8 (H, W, 3) images, used for
                 trajectories without ``png`` (e.g. a VQ decoder); without it those get None.
         """
-        self.judge = ShapesJudge(min_area_fraction, min_iou)
+        self.judge = ShapesJudge(min_area_fraction, min_iou, strict=strict)
+        self.name = "shapes_strict" if strict else "shapes_geneval"
         self.decode = decode
 
     def _images(self, trajectories: list[Trajectory]) -> list[np.ndarray | None]:
@@ -71,6 +74,11 @@ class ShapesImageReward:
             else:
                 scores.append(float(self.judge.judge(image, traj.metadata)[0]))
         return scores
+
+
+def shapes_geneval(**kwargs) -> ShapesImageReward:
+    """The judge by GenEval's rules (``shapes_geneval``: extra objects are not penalised)."""
+    return ShapesImageReward(strict=False, **kwargs)
 
 
 class PlanReward:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-SHAPES = ("circle", "square", "triangle", "cross")
-PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses"}
+SHAPES = ("circle", "square", "triangle", "cross", "diamond", "tee")
+"""Six shapes, so every category has at least six held-out prompts with every shape equally often."""
+PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses",
+           "diamond": "diamonds", "tee": "tees"}
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (230, 30, 30),
     "yellow": (240, 220, 20),
