@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from datamodules.sequences import SequenceDataModule
 from unigen.data.batch import Batch
 from unigen.data.reader import check_policy, expand_shards, shard_samples
-from unigen.data.resumable import ResumableStream
+from unigen.data.resumable import ResumableStream, epoch_seed
 from unigen.data.stream import FromWorkers, batches, prompt_groups, to_examples, to_numpy
 from unigen.data.workers import worker_init
 
@@ -106,7 +106,7 @@ class TrajectoryDataModule(SequenceDataModule):
         """shards -> (node, worker split) -> tar samples -> shuffle -> examples -> batches; the
         shuffles and resampling are a function of (``seed``, ``epoch``)."""
         hp = self.hparams
-        seed = self.data_seed * 1_000_003 + epoch
+        seed = epoch_seed(self.data_seed, epoch)
         rng = random.Random(seed)
         if train and hp.resampled:
             stages: list[Any] = [wds.ResampledShards(paths, seed=seed, deterministic=True)]

@@ -19,8 +19,7 @@ from unigen.data.sequence import Example
 from unigen.losses import IGNORE
 
 MODALITIES = ("text", "image")
-TENSOR_FIELDS = ("input_ids", "image_mask", "text_labels", "image_labels", "attention_mask", "position_ids",
-                 "sample_index", "text_weight", "image_weight")
+TENSOR_FIELDS = Rows._fields + ("text_weight", "image_weight")
 """The tensor fields of :class:`Batch` besides ``rewards`` and ``window_tokens``."""
 
 

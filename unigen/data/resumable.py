@@ -28,6 +28,11 @@ from unigen.data.windows import AccumulationWindows
 from unigen.data.workers import worker_init
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of ``epoch``'s order: one per (seed, epoch), the same on every run."""
+    return seed * 1_000_003 + epoch
+
+
 class ResumableEpochs:
     """Epoch and position bookkeeping; subclasses give an epoch's batches from a starting batch."""
 
@@ -109,7 +114,7 @@ class ResumableBatches(ResumableEpochs):
         """Sample indices of ``epoch`` (the same on every run)."""
         if not self.shuffle:
             return list(range(len(self.dataset)))
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         return torch.randperm(len(self.dataset), generator=generator).tolist()
 
     def epoch_batches(self, epoch: int, skip: int) -> DataLoader:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from unigen.data.packing import left_pad
 from unigen.data.sequence import unconditional
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.graphs import StaticDecoder
@@ -37,13 +38,7 @@ def fits_context(model: UnifiedModel, prompt: str, config: SamplingConfig) -> bo
 def prompt_batch(model: UnifiedModel, prompts: list[str], config: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded prompt ids (R, P) and their 0/1 mask; R = 2B with CFG ([cond; uncond])."""
     spec = model.spec
-    rows = [prompt_ids(model, p, config) for p in prompts]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), spec.pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.tensor(r)
-        mask[i, width - len(r):] = 1
+    ids, mask = left_pad([prompt_ids(model, p, config) for p in prompts], spec.pad_id)
     if config.cfg > 1.0:
         ids = torch.cat([ids, unconditional(ids, spec)])
         mask = mask.repeat(2, 1)

@@ -99,11 +99,11 @@ def intervals(runs: list[dict], reward: tuple[str, Spec] | None = None) -> dict[
     return paired_bootstrap(stages, categories, differences=differences)
 
 
-def table(runs: list[dict], report_rewards: dict[str, Spec] | None = None) -> str:
-    """Markdown: every evaluation's score with its 95% interval, the paired gain, extra rewards'
-    base and post-trained values; then switch rates, reasoning lengths, the reasoning effect and rounds."""
+def table(runs: list[dict], main: dict[str, dict[str, Interval]], report_rewards: dict[str, Spec] | None = None) -> str:
+    """Markdown of ``main`` (``intervals(runs)``): every evaluation's score with its 95% interval, the
+    paired gain, extra rewards' base and post-trained values; then switch rates, reasoning lengths,
+    the reasoning effect and rounds."""
     keys, last = runs[0]["evaluations"], runs[0]["rounds"][-1]["evaluations"][0]
-    main = intervals(runs)
     extra = {name: intervals(runs, (name, spec)) for name, spec in (report_rewards or {}).items()}
     head = [label(k) for k in keys] + [f"gain ({label(last)} - {label(keys[0])})"]
     head += [f"{name}: {label(k)}" for name in extra for k in (keys[0], last)]
@@ -140,6 +140,7 @@ def before_after_grid(before: Path, after: Path, prompts: int = 8):
 def write_report(run_dir: Path, results: dict, report_rewards: dict[str, Spec] | None = None) -> None:
     """``report.md``, ``grid.png`` and TensorBoard scalars/image for one seed."""
     keys, last = results["evaluations"], results["rounds"][-1]["evaluations"][0]
+    main = intervals([results])
     grid = before_after_grid(Path(results["folders"][keys[0]]), Path(results["folders"][last]))
     atomic_write_bytes(run_dir / "grid.png", png_bytes(grid))
     gen = results["self_generated"]
@@ -147,10 +148,10 @@ def write_report(run_dir: Path, results: dict, report_rewards: dict[str, Spec] |
     text = (f"# Loop, seed {results['seed']}\n\nstrategy `{results['strategy']}`; training prompts per category "
             f"{results['budget']}; {gen['trajectories']} self-generated trajectories (round 1), mean rewards: "
             f"{means}.\n\nScores with paired bootstrap 95% intervals (prompts, samples).\n\n"
-            + table([results], report_rewards) + "\n![before (top) / after (bottom)](grid.png)\n")
+            + table([results], main, report_rewards) + "\n![before (top) / after (bottom)](grid.png)\n")
     atomic_write_text(run_dir / "report.md", text)
     with SummaryWriter(str(run_dir / "tensorboard" / "loop")) as writer:
-        for key, by_category in intervals([results]).items():
+        for key, by_category in main.items():
             for category, interval in by_category.items():
                 writer.add_scalar(f"loop/{key}/{category}", interval.value, 0)
         writer.add_image("loop/before_after", np.asarray(grid), 0, dataformats="HWC")
@@ -158,11 +159,12 @@ def write_report(run_dir: Path, results: dict, report_rewards: dict[str, Spec] |
 
 def write_seed_table(out: Path, runs: list[dict], report_rewards: dict[str, Spec] | None = None) -> dict:
     """``report.md`` + ``results.json`` over all seeds (the intervals resample seeds too); prints the table."""
-    text = table(runs, report_rewards)
+    main = intervals(runs)
+    text = table(runs, main, report_rewards)
     seeds = [r["seed"] for r in runs]
     print(f"\nLoop over seeds {seeds} (paired bootstrap 95% intervals):\n\n{text}")
     atomic_write_text(out / "report.md", f"# Loop, seeds {seeds}\n\n" + text)
-    summary = {name: {k: v.as_dict() for k, v in by_key.items()} for name, by_key in intervals(runs).items()}
+    summary = {name: {k: v.as_dict() for k, v in by_key.items()} for name, by_key in main.items()}
     payload = {"runs": runs, "intervals": summary, "table": text}
     atomic_write_text(out / "results.json", json.dumps(payload, indent=1))
     return payload

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from unigen.data.packing import left_pad
 from unigen.models.unified import UnifiedModel
 from unigen.rewards.vqa import _dtype, answer_token
 
@@ -42,14 +43,8 @@ class UnifiedJudge:
 
     @torch.no_grad()
     def p_yes(self, images: list[Image.Image], questions: list[str]) -> torch.Tensor:
-        spec = self.spec
-        rows = [spec.encode_prompt(self.image_text + "\n" + q) for q in questions]
-        length = max(map(len, rows))
-        ids = torch.full((len(rows), length), spec.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, row in enumerate(rows):  # left padding: the answer position is the last one
-            ids[i, length - len(row):] = torch.tensor(row)
-            mask[i, length - len(row):] = 1
+        rows = [self.spec.encode_prompt(self.image_text + "\n" + q) for q in questions]
+        ids, mask = left_pad(rows, self.spec.pad_id)  # the answer position is the last one
         device = self.model.hf.device
         ids, mask = ids.to(device), mask.to(device)
         out = self.model.hf(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0),
