@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from tqdm import tqdm
 
-from unigen.data.reader import check_policy
+from unigen.data.reader import check_policy, read_shard
 from unigen.data.shards import finished_shards, read_index, shard_name, write_shard
 from unigen.files import atomic_write_text
 from unigen.pipeline.stage import as_dict, check_settings
@@ -67,7 +68,7 @@ def score(settings: ScoreSettings) -> Path:
         from unigen.checkpoints import load_unified  # here: only scoring with a decoder needs a model
 
         model = load_unified(s.decoder, device=s.device, option="decoder")
-    outputs = []
+    outputs, rewards_per_shard = [], []
     with tqdm(total=len(shards), desc="score", unit="shard") as bar:
         for shard in shards:
             number = int(SHARD_NUMBER.search(shard.name).group(1))
@@ -76,9 +77,12 @@ def score(settings: ScoreSettings) -> Path:
                 scored, skipped = score_shard(shard, rewards, s.combine, model, s.batch_size, s.keep_png,
                                               s.on_bad_sample)
                 write_shard(out_dir, s.prefix, number, scored, skipped)
+            else:  # scored by an earlier run
+                scored = read_shard(outputs[-1])
+            rewards_per_shard.append([traj.rewards for traj in scored])
             bar.update(1)
     report_skipped(read_index(out_dir, s.prefix)["skipped"], {p.name for p in outputs})
-    stats = summary(outputs)
+    stats = summary(chain.from_iterable(rewards_per_shard))
     path = out_dir / f"{s.prefix}-rewards.json"
     atomic_write_text(path, json.dumps(stats, indent=1))
     for key, v in stats.items():

@@ -15,6 +15,7 @@ import glob
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -60,16 +61,15 @@ def score_batch(trajectories: list[Trajectory], rewards: dict[str, Reward],
     return out
 
 
-def summary(shards: list[Path]) -> dict[str, dict[str, float]]:
-    """"<modality>/<name>" -> count, missing, mean, std, min, max over the given shards."""
+def summary(rewards: Iterable[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """"<modality>/<name>" -> count, missing, mean, std, min, max over trajectories' ``rewards``."""
     values: dict[str, list[float]] = {}
     total = 0
-    for shard in shards:
-        for traj in read_shard(shard):
-            total += 1
-            for modality, named in traj.rewards.items():
-                for name, value in named.items():
-                    values.setdefault(f"{modality}/{name}", []).append(value)
+    for filled in rewards:
+        total += 1
+        for modality, named in filled.items():
+            for name, value in named.items():
+                values.setdefault(f"{modality}/{name}", []).append(value)
     stats = {}
     for key, vals in sorted(values.items()):
         mean = sum(vals) / len(vals)
