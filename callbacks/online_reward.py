@@ -39,6 +39,9 @@ def split_prompt(text: str, template: str) -> tuple[str, str]:
 def batch_trajectories(batch: Batch, model: UnifiedModel) -> list[Trajectory]:
     """Rebuild the batch's trajectories (prompt, reasoning, image ids, png) from its tokens (via ``sample_index``)."""
     spec = model.spec
+    if any(batch.turns):
+        raise ValueError("OnlineReward scores single-image trajectories; this batch has multi-image (interleaved) "
+                         "samples: score their turns offline with `run.py score` (docs/rewards.md)")
     out = []
     real = batch.attention_mask.bool()
     for sample, (key, prompt_id) in enumerate(zip(batch.keys, batch.prompt_ids)):

@@ -1,8 +1,12 @@
 """The training batch: :class:`Batch`, and :func:`collate`, the one function every DataModule builds it with.
 
-A batch holds rows of tokens (R, T) and per-sample fields (S,). Padded, each sample has its own row
-(R = S); packed (``unigen.data.packing``), several samples share a row and ``sample_index`` maps each
-token to its sample, so the loss heads and the per-sample weights work on both layouts unchanged.
+A batch holds rows of tokens (R, T) and per-part fields (S,). A *part* is the unit a loss weight
+applies to: a whole sample, or, for a multi-image (interleaved) sample, one of its image turns
+(``Example.weighted_parts``; turn 0 = reasoning + first image, turn k = reflection k + redraw k,
+the final EOS with the last turn). Single-image data has one part per sample, so S = samples.
+Padded, each sample has its own row; packed (``unigen.data.packing``), several samples share a
+row. ``sample_index`` maps each token to its part, so the loss heads and the per-part weights work
+on both layouts unchanged.
 Callbacks change a batch only through its methods (:meth:`Batch.set_weights`, :meth:`Batch.set_reward`).
 """
 
@@ -41,17 +45,21 @@ class Batch:
     position_ids: torch.Tensor
     """(R, T) positions; in packed rows they restart at 0 for every sample."""
     sample_index: torch.Tensor
-    """(R, T) the sample each token belongs to (index into the per-sample fields)."""
+    """(R, T) the part (sample, or image turn of a sample) whose weight the label at each position
+    takes (index into the per-part fields)."""
     text_weight: torch.Tensor
-    """(S,) per-sample weight of the text loss; 1 unless a reward callback sets it."""
+    """(S,) per-part weight of the text loss; 1 unless a reward callback sets it."""
     image_weight: torch.Tensor
-    """(S,) per-sample weight of the image loss; 1 unless a reward callback sets it."""
+    """(S,) per-part weight of the image loss; 1 unless a reward callback sets it."""
     rewards: dict[str, torch.Tensor]
-    """"<modality>/<reward name>" -> (S,) values, NaN where a sample has none."""
+    """"<modality>/<reward name>" -> (S,) values, NaN where a part has none (a turn's own rewards:
+    ``unigen.data.sequence.turn_rewards``)."""
     keys: list[str]
-    """(S,) sample keys (``<prompt_id>_<sample_idx>``)."""
+    """(S,) sample keys (``<prompt_id>_<sample_idx>``) of the parts (repeated for each turn of a sample)."""
     prompt_ids: list[str]
     """(S,) prompt ids (the groups of per-prompt weighting)."""
+    turns: list[int]
+    """(S,) the image turn of each part (0 for single-image samples)."""
     packed: bool = False
     """Several samples per row (see ``unigen.data.packing``)."""
     window_tokens: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -62,6 +70,7 @@ class Batch:
 
     @property
     def num_samples(self) -> int:
+        """Number of weighted parts S (= samples unless some sample has several image turns)."""
         return len(self.keys)
 
     @property
@@ -116,19 +125,22 @@ class Batch:
 def collate(examples: list[Example], pad_id: int, pack_length: int | None = None) -> Batch:
     """Examples -> a batch: one right-padded row per sample, or packed rows of at most ``pack_length``.
 
-    Weights start at 1 (a reward callback sets them); ``rewards`` has every name any example has.
+    Per-part fields list the examples' weighted parts in order. Weights start at 1 (a reward
+    callback sets them); ``rewards`` has every name any part has.
     """
     if not examples:
         raise ValueError("collate() needs at least one example")
     rows: Rows = pad_rows(examples, pad_id) if pack_length is None else pack_rows(examples, pack_length, pad_id)
-    n = len(examples)
-    names = sorted({name for e in examples for name in e.rewards})
+    parts = [(e, turn, rewards) for e in examples for turn, (_, rewards) in enumerate(e.weighted_parts())]
+    n = len(parts)
+    names = sorted({name for _, _, rewards in parts for name in rewards})
     return Batch(
         **rows._asdict(),
         text_weight=torch.ones(n),
         image_weight=torch.ones(n),
-        rewards={k: torch.tensor([e.rewards.get(k, float("nan")) for e in examples]) for k in names},
-        keys=[e.key for e in examples],
-        prompt_ids=[e.prompt_id for e in examples],
+        rewards={k: torch.tensor([rewards.get(k, float("nan")) for _, _, rewards in parts]) for k in names},
+        keys=[e.key for e, _, _ in parts],
+        prompt_ids=[e.prompt_id for e, _, _ in parts],
+        turns=[turn for _, turn, _ in parts],
         packed=pack_length is not None,
     )

@@ -7,8 +7,9 @@ FlashAttention kernel when the packed rows are flattened into one (see
 ``unigen.models.inputs.backbone_inputs``). Trailing padding is its own segment (positions
 restarting at 0): causal attention means it never influences a real token, and its labels are ignored.
 
-Labels are aligned with positions and ``sample_index`` maps each token to its sample, so the loss
-heads and per-sample weights work on packed batches unchanged. ``unigen.data.batch.collate`` turns
+Labels are aligned with positions and ``sample_index`` maps each token to its weighted part (a
+sample, or one image turn of a multi-image sample: :meth:`Example.weighted_parts`), so the loss
+heads and per-part weights work on packed batches unchanged. ``unigen.data.batch.collate`` turns
 these rows into a :class:`~unigen.data.batch.Batch`.
 """
 
@@ -35,10 +36,23 @@ class Rows(NamedTuple):
     sample_index: torch.Tensor
 
 
+def part_offsets(examples: list[Example]) -> list[int]:
+    """Index of each example's first weighted part in the batch (parts are numbered in example order)."""
+    counts = [len(e.weighted_parts()) for e in examples]
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+
+
+def part_index(example: Example, offset: int) -> np.ndarray:
+    """(len,) the batch index of the weighted part each label position of ``example`` belongs to."""
+    if example.parts is None:
+        return np.full(len(example.input_ids), offset)
+    starts = np.array([start for start, _ in example.parts])
+    return offset + np.searchsorted(starts, np.arange(len(example.input_ids)), side="right") - 1
+
+
 def pad_rows(examples: list[Example], pad_id: int) -> Rows:
-    """One right-padded row per sample."""
+    """One right-padded row per sample (its padding belongs to its last part)."""
     length = max(len(e.input_ids) for e in examples)
-    n = len(examples)
 
     def padded(field: str, fill: int | bool, dtype: type) -> torch.Tensor:
         rows = [getattr(e, field) for e in examples]  # numpy reads nested lists ~4x faster than torch
@@ -53,7 +67,8 @@ def pad_rows(examples: list[Example], pad_id: int) -> Rows:
         image_labels=padded("image_labels", IGNORE, np.int64),
         attention_mask=attention_mask,
         position_ids=(attention_mask.cumsum(1) - 1).clamp(min=0),
-        sample_index=torch.arange(n)[:, None].expand(n, length).clone(),
+        sample_index=torch.from_numpy(np.array([np.pad(part_index(e, offset), (0, length - len(e.input_ids)), mode="edge")
+                                                for e, offset in zip(examples, part_offsets(examples))], dtype=np.int64)),
     )
 
 
@@ -94,6 +109,7 @@ def pack_rows(examples: list[Example], max_len: int, pad_id: int, pad_to_multipl
     attention_mask = torch.zeros(shape, dtype=torch.long)
     position_ids = torch.zeros(shape, dtype=torch.long)
     sample_index = torch.zeros(shape, dtype=torch.long)
+    offsets = part_offsets(examples)
     for r, row in enumerate(rows):
         start = 0
         for i in row:
@@ -103,7 +119,9 @@ def pack_rows(examples: list[Example], max_len: int, pad_id: int, pad_to_multipl
             text_labels[r, start:end] = torch.tensor(e.text_labels)
             image_labels[r, start:end] = torch.tensor(e.image_labels)
             position_ids[r, start:end] = torch.arange(lengths[i])
-            sample_index[r, start:] = i  # trailing padding belongs to the row's last sample
+            parts = torch.from_numpy(part_index(e, offsets[i]))
+            sample_index[r, start:end] = parts
+            sample_index[r, end:] = parts[-1]  # trailing padding belongs to the row's last part
             start = end
         attention_mask[r, :start] = 1
         position_ids[r, start:] = torch.arange(width - start)

@@ -1,11 +1,13 @@
 """Build training sequences from trajectories (``unigen.data.batch.collate`` batches them).
 
-A sequence is ``[BOS] chat(prompt) reasoning [BOI] image ids [EOI] [EOS]``. Each position holds a
-text id or (``image_mask``) an image codebook id. Labels are aligned with positions (``labels[t]``
+A sequence is ``[BOS] chat(prompt) reasoning [BOI] image ids [EOI] [EOS]``; an interleaved
+trajectory (format 2) repeats ``reflection [BOI] image ids [EOI]`` after the first image before
+the EOS (or ends with a reflection and EOS). Each position holds a text id or (``image_mask``) an
+image codebook id. Labels are aligned with positions (``labels[t]``
 is the id predicted at ``t``), so packing several sequences into one row only concatenates.
 
 Condition dropout (classifier-free guidance training, as Janus does it) replaces a sample's text
-before the image with its unconditional form (:func:`unconditional`, the same function the
+before its (last) image with its unconditional form (:func:`unconditional`, the same function the
 sampler's unconditional rows use) and trains only its image ids.
 """
 
@@ -40,7 +42,14 @@ class Example:
     key: str
     prompt_id: str
     rewards: dict[str, float]
-    """"<modality>/<reward name>" -> value."""
+    """"<modality>/<reward name>" -> value (of the last part when there are several)."""
+    parts: list[tuple[int, dict[str, float]]] | None = None
+    """A multi-image trajectory's weighted parts, one per image turn: (first label position, rewards).
+    None: the whole sequence is one part with ``rewards``."""
+
+    def weighted_parts(self) -> list[tuple[int, dict[str, float]]]:
+        """(first label position, rewards) of each part: the loss of part k's labels is weighted by its rewards."""
+        return self.parts if self.parts is not None else [(0, self.rewards)]
 
 
 def unconditional(ids: torch.Tensor, spec: TokenSpec) -> torch.Tensor:
@@ -51,6 +60,31 @@ def unconditional(ids: torch.Tensor, spec: TokenSpec) -> torch.Tensor:
     return ids.masked_fill(~keep, spec.pad_id)
 
 
+def turn_rewards(rewards: dict[str, dict[str, float]], turn: int, last: bool) -> dict[str, float]:
+    """The "<modality>/<name>" rewards of image turn ``turn``: ``<name>@<turn>`` values, and on the
+    last turn the plain ``<name>`` values (the trajectory's = its final image's) where no
+    ``@<turn>`` one is given (docs/trajectories.md)."""
+    out = {}
+    for modality, named in rewards.items():
+        for name, value in named.items():
+            base, at, index = name.rpartition("@")
+            if at and index == str(turn):
+                out[f"{modality}/{base}"] = float(value)
+            elif not at and last:
+                out.setdefault(f"{modality}/{name}", float(value))
+    return out
+
+
+def checked_image(tokens: np.ndarray, spec: TokenSpec) -> list[int]:
+    """Image ids as a list; :class:`BadSample` when their count or range does not fit the model."""
+    tokens = np.asarray(tokens)
+    if len(tokens) != spec.num_image_tokens:
+        raise BadSample("image_token_count", f"{len(tokens)} image ids, the model draws {spec.num_image_tokens}")
+    if tokens.min() < 0 or tokens.max() >= spec.codebook_size:
+        raise BadSample("image_id_range", f"image ids outside [0, {spec.codebook_size})")
+    return tokens.tolist()
+
+
 def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: bool = False) -> Example:
     """Turn a trajectory into a sequence with text and image label masks.
 
@@ -58,40 +92,54 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
     must emit; ``explicit`` (today's practice) supervises end-of-text there, and the program
     supplies begin-of-image (no loss on it) as the sampler's explicit mode does; ``direct`` drops
     the reasoning and supplies begin-of-image. ``drop_condition`` (a trajectory with an image)
-    turns everything before the image into its :func:`unconditional` form and leaves only the image
-    ids supervised. Raises :class:`BadSample`.
+    turns every text position before the last image id into its :func:`unconditional` form and
+    leaves only the image ids supervised. Raises :class:`BadSample`.
+
+    A trajectory with later turns (unified mode only) continues after each image's EOI with the
+    reflection text, then BOI (supervised: the model chooses to redraw) and the next image, or
+    the final EOS; each image turn is one weighted part (:attr:`Example.parts`), its rewards from
+    :func:`turn_rewards`.
     """
     if mode not in MODES:
         raise ValueError(f"mode '{mode}' is not one of {MODES}")
-    prompt = spec.encode_prompt(traj.prompt)
-    reasoning = spec.encode_text(traj.reasoning) if mode != "direct" else []
-    # Segments as lists: ids, and the id each position holds as a text / image *target* (or IGNORE).
-    ids, text_target = prompt + reasoning, [IGNORE] * len(prompt) + reasoning
-    image: list[int] = []
-    if traj.has_image:
-        tokens = np.asarray(traj.image_tokens)
-        if len(tokens) != spec.num_image_tokens:
-            raise BadSample("image_token_count", f"{len(tokens)} image ids, the model draws {spec.num_image_tokens}")
-        if tokens.min() < 0 or tokens.max() >= spec.codebook_size:
-            raise BadSample("image_id_range", f"image ids outside [0, {spec.codebook_size})")
-        image = tokens.tolist()
-        ids = ids + [spec.boi_id] + image + [spec.eoi_id]
-        switch_target = {"unified": spec.boi_id, "explicit": spec.eos_id, "direct": IGNORE}[mode]
-        text_target += [switch_target] + [IGNORE] * len(image) + [spec.eoi_id]
-    elif mode == "direct":
+    if traj.turns and mode != "unified":
+        raise BadSample("turns_mode", f"a trajectory with {len(traj.turns) + 1} turns trains only in mode 'unified', not '{mode}'")
+    if mode == "direct" and not traj.has_image:
         raise BadSample("no_image", "direct mode needs an image")
+    prompt = spec.encode_prompt(traj.prompt)
+    switch_target = {"unified": spec.boi_id, "explicit": spec.eos_id, "direct": IGNORE}[mode]
+    # Per position: the id, its target as a text / image id (or IGNORE) and the turn it belongs to.
+    ids, text_target, image_target = list(prompt), [IGNORE] * len(prompt), [IGNORE] * len(prompt)
+    turn_of: list[int] = [0] * len(prompt)
+    for turn, (text, tokens) in enumerate([(traj.reasoning, traj.image_tokens)] + [(t.text, t.image_tokens) for t in traj.turns]):
+        reasoning = spec.encode_text(text) if mode != "direct" else []
+        segment, targets = list(reasoning), list(reasoning)
+        if len(tokens):
+            image = checked_image(tokens, spec)
+            segment += [spec.boi_id] + image + [spec.eoi_id]
+            targets += [switch_target] + [IGNORE] * len(image) + [spec.eoi_id]
+            image_target += [IGNORE] * (len(reasoning) + 1) + image + [IGNORE]
+        else:
+            image_target += [IGNORE] * len(reasoning)
+        ids += segment
+        text_target += targets
+        turn_of += [turn] * len(segment)
     ids.append(spec.eos_id)
     text_target.append(spec.eos_id)
+    image_target.append(IGNORE)
+    turn_of.append(turn_of[-1])
     if len(ids) > spec.max_seq_len:
         raise BadSample("too_long", f"{len(ids)} tokens > max_seq_len {spec.max_seq_len}")
 
-    before = len(prompt) + len(reasoning) + 1  # up to and including BOI (or the EOS of a text-only one)
-    if drop_condition and image:
-        ids[:before] = unconditional(torch.tensor(ids[:before]), spec).tolist()
+    image_mask = [t != IGNORE for t in image_target]
+    if drop_condition and traj.has_image:  # every text position before the last image id (as the sampler's rows see it)
+        last = max(i for i, is_image in enumerate(image_mask) if is_image)
+        head = torch.tensor(ids[:last])
+        ids[:last] = torch.where(torch.tensor(image_mask[:last]), head, unconditional(head, spec)).tolist()
         text_target = [IGNORE] * len(ids)
-    image_mask = [False] * before + [True] * len(image) + [False] * (len(ids) - before - len(image))
-    image_target = [IGNORE] * before + image + [IGNORE] * (len(ids) - before - len(image))
-    rewards = {f"{mod}/{name}": float(v) for mod, named in traj.rewards.items() for name, v in named.items()}
-    # labels[t] is the target at t + 1 (labels aligned with positions)
+    # labels[t] is the target at t + 1 (labels aligned with positions), so is the part that weights it
+    turns = len(traj.turns) + 1
+    rewards = [turn_rewards(traj.rewards, k, k == turns - 1) for k in range(turns)]
+    parts = None if turns == 1 else [(max(turn_of.index(k) - 1, 0), rewards[k]) for k in range(turns)]
     return Example(ids, image_mask, text_target[1:] + [IGNORE], image_target[1:] + [IGNORE], traj.key,
-                   traj.prompt_id, rewards)
+                   traj.prompt_id, rewards[-1], parts)

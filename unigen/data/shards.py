@@ -3,6 +3,9 @@
 Format version 1 (see docs/trajectories.md). One sample per trajectory, key ``<prompt_id>_<idx>``:
 ``prompt.txt``, ``reasoning.txt``, ``image_tokens.npy`` (int64, raster order, empty = no image),
 optional ``png``, and ``json`` (everything else, including ``rewards`` and ``format_version``).
+Format version 2 (written only for a trajectory with later turns) adds, for each turn k >= 1,
+``turn<k>.txt`` (the reflection), ``turn<k>.npy`` (its image, empty = none) and optional
+``turn<k>.png``, and ``turns`` (their number) in ``json``. Readers accept both versions.
 
 Shards are ``<prefix>-%06d.tar`` in one folder. Each is written to a temporary name and renamed
 when complete, then recorded in ``<prefix>-index.json`` (shard file -> sample count), itself
@@ -25,10 +28,13 @@ import webdataset as wds
 from tqdm import tqdm
 
 from unigen.data.sequence import BadSample
-from unigen.data.trajectory import Trajectory
+from unigen.data.trajectory import Trajectory, Turn
 from unigen.files import atomic_write_bytes
 
-FORMAT_VERSION = 1
+FORMAT_VERSIONS = (1, 2)
+"""Versions this reader knows. A trajectory without later turns is written as version 1 (byte-identical
+to what earlier unigen wrote, and readable by it); version 2 only when it has later turns."""
+INDEX_VERSION = 1
 JSON_FIELDS = ("prompt_id", "sample_idx", "category", "metadata", "mode", "generation", "model", "rewards")
 
 
@@ -40,21 +46,32 @@ def index_path(out_dir: str | Path, prefix: str) -> Path:
     return Path(out_dir) / f"{prefix}-index.json"
 
 
-def to_sample(traj: Trajectory) -> dict[str, Any]:
-    """A trajectory as a WebDataset sample of bytes fields."""
+def npy_bytes(tokens: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.save(buf, np.asarray(traj.image_tokens, dtype=np.int64), allow_pickle=False)
+    np.save(buf, np.asarray(tokens, dtype=np.int64), allow_pickle=False)
+    return buf.getvalue()
+
+
+def to_sample(traj: Trajectory) -> dict[str, Any]:
+    """A trajectory as a WebDataset sample of bytes fields (format 2 iff it has later turns)."""
     meta = {name: getattr(traj, name) for name in JSON_FIELDS}
-    meta["format_version"] = FORMAT_VERSION
+    meta["format_version"] = 2 if traj.turns else 1
+    if traj.turns:
+        meta["turns"] = len(traj.turns)
     sample = {
         "__key__": traj.key,
         "prompt.txt": traj.prompt.encode(),
         "reasoning.txt": traj.reasoning.encode(),
-        "image_tokens.npy": buf.getvalue(),
+        "image_tokens.npy": npy_bytes(traj.image_tokens),
         "json": json.dumps(meta, sort_keys=True).encode(),
     }
     if traj.png is not None:
         sample["png"] = traj.png
+    for k, turn in enumerate(traj.turns, start=1):
+        sample[f"turn{k}.txt"] = turn.text.encode()
+        sample[f"turn{k}.npy"] = npy_bytes(turn.image_tokens)
+        if turn.png is not None:
+            sample[f"turn{k}.png"] = turn.png
     return sample
 
 
@@ -84,11 +101,43 @@ def _check_rewards(rewards: Any) -> None:
                 raise BadSample("bad_reward", f"reward {modality}/{name} = {value!r} is not a finite number")
 
 
+def _tokens(sample: dict[str, Any], member: str) -> np.ndarray:
+    try:
+        tokens = load_npy(sample[member])
+    except (ValueError, OSError, EOFError) as err:
+        raise BadSample("bad_tokens", f"{member} unreadable: {err}") from err
+    if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
+        raise BadSample("bad_tokens", f"{member} must be a 1-D int array, got {tokens.dtype} {tokens.shape}")
+    return tokens.astype(np.int64)
+
+
+def _text(sample: dict[str, Any], member: str) -> str:
+    try:
+        return sample[member].decode()
+    except UnicodeDecodeError as err:
+        raise BadSample("bad_text", f"{member} is not UTF-8: {err}") from err
+
+
+def _turns(sample: dict[str, Any], count: Any, first_has_image: bool) -> list[Turn]:
+    """The later turns of a version-2 sample; every turn but the last follows an image and has one."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise BadSample("bad_turns", f"json 'turns' must be an integer >= 1, got {count!r}")
+    missing = [f"turn{k}.{ext}" for k in range(1, count + 1) for ext in ("txt", "npy") if f"turn{k}.{ext}" not in sample]
+    if missing:
+        raise BadSample("missing_member", f"no {', '.join(missing)} (json says {count} turns)")
+    turns = [Turn(_text(sample, f"turn{k}.txt"), _tokens(sample, f"turn{k}.npy"), sample.get(f"turn{k}.png"))
+             for k in range(1, count + 1)]
+    drew = [first_has_image] + [t.has_image for t in turns]
+    if not all(drew[:-1]):
+        raise BadSample("bad_turns", f"turn {drew.index(False)} has no image but a later turn follows it")
+    return turns
+
+
 def from_sample(sample: dict[str, Any]) -> Trajectory:
     """Parse raw (bytes) fields back into a trajectory (the PNG stays bytes, never decoded).
 
     Raises :class:`BadSample` with reason ``missing_member``, ``bad_json``, ``format_version``,
-    ``bad_reward`` (NaN / inf / non-numeric) or ``bad_tokens``.
+    ``bad_reward`` (NaN / inf / non-numeric), ``bad_tokens``, ``bad_text`` or ``bad_turns``.
     """
     missing = [name for name in REQUIRED_FIELDS if name not in sample]
     if missing:
@@ -98,21 +147,14 @@ def from_sample(sample: dict[str, Any]) -> Trajectory:
         fields = {name: meta[name] for name in JSON_FIELDS}
     except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError) as err:
         raise BadSample("bad_json", f"unreadable json: {err!r}") from err
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise BadSample("format_version", f"{meta.get('format_version')!r}, this reader knows {FORMAT_VERSION}")
+    version = meta.get("format_version")
+    if version not in FORMAT_VERSIONS:
+        raise BadSample("format_version", f"{version!r}, this reader knows {FORMAT_VERSIONS}")
     _check_rewards(fields["rewards"])
-    try:
-        tokens = load_npy(sample["image_tokens.npy"])
-    except (ValueError, OSError, EOFError) as err:
-        raise BadSample("bad_tokens", f"image_tokens.npy unreadable: {err}") from err
-    if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
-        raise BadSample("bad_tokens", f"image_tokens.npy must be a 1-D int array, got {tokens.dtype} {tokens.shape}")
-    try:
-        prompt, reasoning = sample["prompt.txt"].decode(), sample["reasoning.txt"].decode()
-    except UnicodeDecodeError as err:
-        raise BadSample("bad_text", f"prompt/reasoning is not UTF-8: {err}") from err
-    return Trajectory(prompt=prompt, reasoning=reasoning, image_tokens=tokens.astype(np.int64),
-                      png=sample.get("png"), **fields)
+    tokens = _tokens(sample, "image_tokens.npy")
+    turns = _turns(sample, meta.get("turns"), len(tokens) > 0) if version == 2 else []
+    return Trajectory(prompt=_text(sample, "prompt.txt"), reasoning=_text(sample, "reasoning.txt"),
+                      image_tokens=tokens, png=sample.get("png"), turns=turns, **fields)
 
 
 def read_index(out_dir: str | Path, prefix: str) -> dict[str, Any]:
@@ -150,7 +192,7 @@ def write_shard(out_dir: str | Path, prefix: str, index: int, trajectories: list
     current["skipped"].pop(final.name, None)
     if skipped:
         current["skipped"][final.name] = dict(sorted(skipped.items()))
-    payload: dict[str, Any] = {"format_version": FORMAT_VERSION, "shards": dict(sorted(current["shards"].items()))}
+    payload: dict[str, Any] = {"format_version": INDEX_VERSION, "shards": dict(sorted(current["shards"].items()))}
     if current["skipped"]:
         payload["skipped"] = dict(sorted(current["skipped"].items()))
     atomic_write_bytes(index_path(out, prefix), json.dumps(payload, indent=1).encode())

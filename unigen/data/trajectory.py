@@ -1,4 +1,4 @@
-"""The trajectory record: one self-generated (prompt, reasoning, image) sample."""
+"""The trajectory record: one self-generated sample -- a prompt, then text and image segments in turn."""
 
 from __future__ import annotations
 
@@ -12,16 +12,53 @@ MODES = ("unified", "explicit", "direct")
 begin-of-image; direct: image right after the prompt (no reasoning)."""
 
 
+def no_image() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class Turn:
+    """A later turn of an interleaved trajectory: the text written after the previous image (a
+    reflection), then the image it drew again, or none (the trajectory ended with this text)."""
+
+    text: str
+    image_tokens: np.ndarray = field(default_factory=no_image)
+    """VQ ids in raster order; empty when this turn ended without an image (only the last may)."""
+    png: bytes | None = None
+    """Optional decoded image."""
+
+    @property
+    def has_image(self) -> bool:
+        return len(self.image_tokens) > 0
+
+
+@dataclass
+class Segment:
+    """One element of :attr:`Trajectory.segments`: a text or an image, in sequence order."""
+
+    kind: str
+    """``text`` | ``image``."""
+    text: str = ""
+    image_tokens: np.ndarray = field(default_factory=no_image)
+    png: bytes | None = None
+
+
 @dataclass
 class Trajectory:
-    """A prompt, the model's reasoning, its image ids and everything known about them."""
+    """A prompt, the model's reasoning, its image ids, any later reflect-and-redraw turns, and
+    everything known about them.
+
+    The first turn is ``reasoning`` + ``image_tokens`` (+ ``png``), as in format version 1; an
+    interleaved trajectory continues with :attr:`turns`. :attr:`segments` is the whole ordered
+    list (text, image, text, image, ...).
+    """
 
     prompt_id: str
     sample_idx: int
     prompt: str
     reasoning: str = ""
-    image_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    """VQ ids in raster order; empty when no image was produced."""
+    image_tokens: np.ndarray = field(default_factory=no_image)
+    """VQ ids of the first image in raster order; empty when no image was produced."""
     category: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Structured prompt metadata (GenEval-style ``include`` etc.)."""
@@ -31,9 +68,12 @@ class Trajectory:
     model: str = ""
     """Model / checkpoint id that produced it."""
     rewards: dict[str, dict[str, float]] = field(default_factory=dict)
-    """modality ("text" | "image") -> reward name -> value."""
+    """modality ("text" | "image") -> reward name -> value; ``<name>@<k>`` is the value for image
+    turn k (0-based), a plain ``<name>`` the trajectory's (its final image's) value (docs/trajectories.md)."""
     png: bytes | None = None
-    """Optional decoded image (never needed for token-only training)."""
+    """Optional decoded first image (never needed for token-only training)."""
+    turns: list[Turn] = field(default_factory=list)
+    """Turns after the first image (format version 2): reflection text, then a redraw (or none)."""
 
     @property
     def key(self) -> str:
@@ -42,4 +82,25 @@ class Trajectory:
 
     @property
     def has_image(self) -> bool:
+        """Whether the first turn drew an image."""
         return len(self.image_tokens) > 0
+
+    @property
+    def num_images(self) -> int:
+        return int(self.has_image) + sum(turn.has_image for turn in self.turns)
+
+    @property
+    def segments(self) -> list[Segment]:
+        """The ordered text and image segments after the prompt (empty images left out)."""
+        out = []
+        for text, tokens, png in [(self.reasoning, self.image_tokens, self.png)] + [
+                (t.text, t.image_tokens, t.png) for t in self.turns]:
+            out.append(Segment("text", text=text))
+            if len(tokens):
+                out.append(Segment("image", image_tokens=tokens, png=png))
+        return out
+
+    def final_image(self) -> tuple[np.ndarray, bytes | None]:
+        """Ids and PNG of the last image drawn (empty ids when none was)."""
+        images = [s for s in self.segments if s.kind == "image"]
+        return (images[-1].image_tokens, images[-1].png) if images else (no_image(), None)
