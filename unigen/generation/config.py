@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from unigen.data.trajectory import MODES
+from unigen.data.trajectory import MODES, Turn
+
+SAMPLING_MODES = MODES + ("interleaved",)
 
 
 @dataclass
@@ -15,9 +17,12 @@ class SamplingConfig:
 
     mode: str = "unified"
     """unified: the model decides when to emit begin-of-image; explicit: text until end of text (or
-    the reasoning limit), then the program appends begin-of-image; direct: image right after the prompt."""
+    the reasoning limit), then the program appends begin-of-image; direct: image right after the
+    prompt; interleaved: as unified, but after each image's end-of-image the row goes back to text
+    (a reflection) and may emit begin-of-image again, up to ``max_images``, or end with EOS."""
     max_reasoning_tokens: int = 64
-    """Text tokens a row may write before it must have switched (unified: else it ends without an image)."""
+    """Text tokens a row may write in one text turn before it must have switched (unified /
+    interleaved: else it ends there)."""
     text_temperature: float = 1.0
     top_p: float = 1.0
     """Nucleus sampling for text (1.0 = off)."""
@@ -30,10 +35,14 @@ class SamplingConfig:
     """Top-k for image ids (0 = off)."""
     greedy: bool = False
     """Argmax instead of sampling, for both text and image ids."""
+    max_images: int = 2
+    """``interleaved`` mode: images a row may draw (first image + redraws); other modes draw one."""
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"sampling mode '{self.mode}' is not one of {MODES}")
+        if self.mode not in SAMPLING_MODES:
+            raise ValueError(f"sampling mode '{self.mode}' is not one of {SAMPLING_MODES}")
+        if self.max_images < 1:
+            raise ValueError(f"max_images must be >= 1, got {self.max_images}")
         if self.max_reasoning_tokens < 0:
             raise ValueError(f"max_reasoning_tokens must be >= 0, got {self.max_reasoning_tokens}")
         if not self.greedy and min(self.text_temperature, self.image_temperature) <= 0:
@@ -45,8 +54,17 @@ class SamplingConfig:
         if self.cfg < 1:
             raise ValueError(f"cfg must be >= 1 (1 = no guidance), got {self.cfg}")
 
+    @property
+    def images_per_row(self) -> int:
+        """The most images one row may draw."""
+        return self.max_images if self.mode == "interleaved" else 1
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The settings (``max_images`` only in interleaved mode, so single-image records are unchanged)."""
+        out = asdict(self)
+        if self.mode != "interleaved":
+            del out["max_images"]
+        return out
 
 
 @dataclass
@@ -60,8 +78,11 @@ class SampleResult:
     switched: bool = False
     """The model emitted begin-of-image by itself (not appended by the program)."""
     stop: str = ""
-    """Why the row ended: ``image`` (drew its image), ``eos`` (ended its text without an image) or
-    ``limit`` (reached max_reasoning_tokens without switching, unified mode)."""
+    """Why the row ended: ``image`` (drew its last allowed image), ``eos`` (ended its text with EOS)
+    or ``limit`` (reached max_reasoning_tokens in a text turn without switching)."""
+    turns: list[Turn] = field(default_factory=list)
+    """``interleaved`` mode: the turns after the first image (reflection text, then a redraw or
+    none); empty in the other modes and for rows that ended after their first image."""
 
     @property
     def has_image(self) -> bool:

@@ -9,7 +9,8 @@ advances its own device-side length. So the step can be captured once in a ``tor
 and replayed: one launch per step.
 
 Two graphs: the *text* step runs the LM head and the image head (rows are in different phases),
-the *image* step only the image head, used once no row is left in text. Which one to replay, and
+the *image* step only the image head, used once no row is left in text (never in ``interleaved``
+mode, where a row can go back to text between two checks). Which one to replay, and
 whether every row is done, is read on the host only every ``check_every`` steps; extra steps past
 the end change no row's output (a finished row keeps its slot and its results). Per-row switching,
 CFG rows and counter-based seeds are the eager loop's code (``RowStates``), so the ids are the
@@ -78,7 +79,8 @@ class StaticDecoder:
                 counts = self.rows.phase_counts()
                 if counts[DONE] == n:
                     return
-                text = counts[TEXT] > 0
+                # interleaved rows re-enter text (EOI, reflection) between checks: always run the text step
+                text = counts[TEXT] > 0 or self.rows.config.images_per_row > 1
             if cuda_graphs:
                 self._replay(text)
             else:

@@ -1,15 +1,17 @@
-"""K sampled trajectories per prompt, with per-(prompt, sample) seeds and decoded PNGs."""
+"""K sampled trajectories per prompt, with per-(prompt, sample) seeds and decoded PNGs (every
+image of an interleaved row: its later turns become the trajectory's ``turns``)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from unigen.data.prompts import PromptRecord
-from unigen.data.trajectory import Trajectory
+from unigen.data.trajectory import Trajectory, Turn
 from unigen.files import png_bytes
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.sampler import sample
@@ -27,18 +29,26 @@ def to_png(pixels: torch.Tensor) -> bytes:
     return png_bytes(((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
 
 
-def decode_pngs(model: UnifiedModel, results: list[SampleResult]) -> list[bytes | None]:
-    """PNG bytes for every result that has an image (one decoder call), None for the others."""
-    drawn = [i for i, r in enumerate(results) if r.has_image]
-    pngs: list[bytes | None] = [None] * len(results)
+def decode_pngs(model: UnifiedModel, images: list[np.ndarray]) -> list[bytes | None]:
+    """PNG bytes for every non-empty id array (one decoder call), None for the empty ones."""
+    drawn = [i for i, ids in enumerate(images) if len(ids)]
+    pngs: list[bytes | None] = [None] * len(images)
     if drawn:
         device = next(model.parameters()).device
-        ids = torch.from_numpy(np.stack([results[i].image_tokens for i in drawn])).to(device)
+        ids = torch.from_numpy(np.stack([images[i] for i in drawn])).to(device)
         with torch.no_grad():
             pixels = model.decode_images(ids)
         for i, image in zip(drawn, pixels):
             pngs[i] = to_png(image)
     return pngs
+
+
+def with_pngs(model: UnifiedModel, results: list[SampleResult]) -> list[tuple[bytes | None, list[Turn]]]:
+    """Each result's first-image PNG and its later turns with theirs (every image of a row decoded)."""
+    images = [r.image_tokens for r in results] + [t.image_tokens for r in results for t in r.turns]
+    pngs = iter(decode_pngs(model, images))
+    first = [next(pngs) for _ in results]
+    return [(png, [replace(t, png=next(pngs)) for t in r.turns]) for png, r in zip(first, results)]
 
 
 def generate_trajectories(
@@ -65,8 +75,8 @@ def generate_trajectories(
         chunk = jobs[start : start + batch_size]
         seeds = [sample_seed(seed, r.id, k) for r, k in chunk]
         results = sample(model, [r.prompt for r, _ in chunk], config, seeds=seeds)
-        pngs = decode_pngs(model, results) if decode_png else [None] * len(results)
-        for (record, k), row_seed, result, png in zip(chunk, seeds, results, pngs):
+        decoded = with_pngs(model, results) if decode_png else [(None, r.turns) for r in results]
+        for (record, k), row_seed, result, (png, turns) in zip(chunk, seeds, results, decoded):
             out.append(Trajectory(
                 prompt_id=record.id,
                 sample_idx=k,
@@ -80,6 +90,7 @@ def generate_trajectories(
                             "stop": result.stop, "reasoning_tokens": len(result.reasoning_ids)},
                 model=model_id,
                 png=png,
+                turns=turns,
             ))
         if on_batch is not None:
             on_batch(results)

@@ -5,6 +5,11 @@ samples begin-of-image (unified) or ends its text (explicit) switches; its next 
 its next token comes from the image head. Rows that finish keep occupying their batch slot (fed
 pad, output ignored) so the static cache never changes shape.
 
+``interleaved`` mode adds turns: a row that finished an image and may draw another (fewer than
+``max_images`` so far) is fed its last image id, then end-of-image (phase ``CLOSE``: the program
+supplies EOI, as training supervises it), and goes back to text: a reflection, then BOI (redraw)
+or EOS (done). Each row keeps its own turn count, text budget per turn and image slots.
+
 ``step`` is a Python int in the eager loop or a 0-d device tensor in the static-shape step
 (``unigen.generation.graphs``); every state update is in place and free of host syncs, so the same
 code runs inside a captured CUDA graph.
@@ -16,11 +21,12 @@ import numpy as np
 import torch
 
 from unigen.data.sequence import unconditional
+from unigen.data.trajectory import Turn
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.pick import IMAGE_STREAM, TEXT_STREAM, Noise, choose, guide
 from unigen.models.unified import UnifiedModel
 
-TEXT, IMAGE, DONE = 0, 1, 2
+TEXT, IMAGE, DONE, CLOSE = 0, 1, 2, 3
 STOP_NONE, STOP_IMAGE, STOP_EOS, STOP_LIMIT = 0, 1, 2, 3
 STOP_NAMES = {STOP_NONE: "", STOP_IMAGE: "image", STOP_EOS: "eos", STOP_LIMIT: "limit"}
 
@@ -47,44 +53,56 @@ class RowStates:
         self.phase = torch.full((n,), start, dtype=torch.long, device=device)
         self.stop = torch.zeros(n, dtype=torch.long, device=device)
         self.switched = torch.zeros(n, dtype=torch.bool, device=device)
-        self.text_len = torch.zeros(n, dtype=torch.long, device=device)
+        self.turn_text = torch.zeros(n, dtype=torch.long, device=device)
+        """text tokens written in the current turn"""
         self.text_ids = torch.full((n, steps), spec.pad_id, dtype=torch.long, device=device)
+        self.text_turn = torch.full((n, steps), -1, dtype=torch.long, device=device)
+        """the turn of the text token written at each step (-1: none there)"""
         self.image_count = torch.zeros(n, dtype=torch.long, device=device)
-        self.image_ids = torch.zeros((n, spec.num_image_tokens), dtype=torch.long, device=device)
+        """ids of the current image drawn so far"""
+        self.images_done = torch.zeros(n, dtype=torch.long, device=device)
+        self.image_ids = torch.zeros((n, config.images_per_row * spec.num_image_tokens), dtype=torch.long, device=device)
 
     def phase_counts(self) -> list[int]:
-        """Rows in TEXT, IMAGE, DONE (one host sync per step)."""
-        return torch.bincount(self.phase, minlength=3).tolist()
+        """Rows in TEXT, IMAGE, DONE, CLOSE (one host sync per step)."""
+        return torch.bincount(self.phase, minlength=4).tolist()
 
     def step(self, hidden: torch.Tensor, step: int | torch.Tensor, text: bool, image: bool):
         """Choose each live row's next token from its head; return the next inputs.
 
         ``hidden``: (R, H) last hidden states, R = B or 2B ([cond; uncond]). ``text`` / ``image``:
-        run that head (needed when any row is in that phase; running it with none there changes
-        nothing). Returns (text ids (R,), image ids (R,), use the image embedding (R,) bool); without
-        ``text``, text ids and the flags are None: every row is fed its image id (finished rows'
-        outputs are ignored).
+        run that head (needed when any row is in that phase, ``text`` also for CLOSE rows; running
+        it with none there changes nothing). Returns (text ids (R,), image ids (R,), use the image
+        embedding (R,) bool); without ``text``, text ids and the flags are None: every row is fed
+        its image id (finished rows' outputs are ignored).
         """
         n = self.phase.shape[0]
         image_only = not text
         next_image = torch.zeros(n, dtype=torch.long, device=hidden.device)
         in_image = self.phase == IMAGE
+        closing = self.phase == CLOSE
         if text:
             next_text = torch.full((n,), self.spec.pad_id, dtype=torch.long, device=hidden.device)
             switching = self._text_step(hidden[:n], step, next_text)
         if image:
             next_image = self._image_step(hidden, step, in_image)
             finished = in_image & (self.image_count == self.spec.num_image_tokens)
-            self.phase.masked_fill_(finished, DONE)
-            self.stop.masked_fill_(finished, STOP_IMAGE)
-            in_image = in_image & ~finished
+            self.images_done += finished.long()
+            last = self.images_done >= self.config.images_per_row
+            self.phase.masked_fill_(finished & last, DONE)
+            self.stop.masked_fill_(finished & last, STOP_IMAGE)
+            self.phase.masked_fill_(finished & ~last, CLOSE)  # fed its last id now, EOI next step
+            self.image_count.masked_fill_(finished, 0)
+            in_image = in_image & ~(finished & last)
         cfg_rows = hidden.shape[0] // n
         if image_only:
             return None, next_image.repeat(cfg_rows), None
         self.phase.masked_fill_(switching, IMAGE)
-        boi = torch.full_like(next_text, self.spec.boi_id)
-        next_text = torch.where(switching, boi, next_text)
-        if cfg_rows == 2:  # unconditional rows: pad in place of reasoning, BOI at the switch
+        self.phase.masked_fill_(closing, TEXT)
+        self.turn_text.masked_fill_(closing, 0)
+        next_text = torch.where(switching, torch.full_like(next_text, self.spec.boi_id), next_text)
+        next_text = torch.where(closing, torch.full_like(next_text, self.spec.eoi_id), next_text)
+        if cfg_rows == 2:  # unconditional rows: pad in place of reasoning, reflections and EOI; BOI at the switch
             next_text = torch.cat([next_text, unconditional(next_text, self.spec)])
         return next_text, next_image.repeat(cfg_rows), in_image.repeat(cfg_rows)
 
@@ -94,13 +112,15 @@ class RowStates:
         in_text = self.phase == TEXT
         tok = choose(self.model.text_logits(cond_hidden), self.noise, step, TEXT_STREAM, cfg.greedy,
                      cfg.text_temperature, cfg.top_k, cfg.top_p)
-        column = torch.as_tensor(step, device=tok.device).view(1)
-        self.text_ids.index_copy_(1, column, torch.where(in_text, tok, self.text_ids.index_select(1, column)[:, 0])[:, None])
         emitted_boi = in_text & (tok == spec.boi_id)
         emitted_eos = in_text & (tok == spec.eos_id) & ~emitted_boi
-        at_limit = in_text & ~emitted_boi & ~emitted_eos & (step >= cfg.max_reasoning_tokens)
+        at_limit = in_text & ~emitted_boi & ~emitted_eos & (self.turn_text >= cfg.max_reasoning_tokens)
         ending = emitted_boi | emitted_eos | at_limit
-        self.text_len.copy_(torch.where(ending, step, self.text_len))
+        writing = in_text & ~ending
+        column = torch.as_tensor(step, device=tok.device).view(1)
+        self.text_ids.index_copy_(1, column, torch.where(writing, tok, self.text_ids.index_select(1, column)[:, 0])[:, None])
+        self.text_turn.index_copy_(1, column, torch.where(writing, self.images_done, -1)[:, None])
+        self.turn_text += writing.long()
         self.switched |= emitted_boi
         if cfg.mode == "explicit":
             switching = ending
@@ -109,15 +129,16 @@ class RowStates:
             self.phase.masked_fill_(emitted_eos | at_limit, DONE)
             self.stop.masked_fill_(emitted_eos, STOP_EOS)
             self.stop.masked_fill_(at_limit, STOP_LIMIT)
-        next_text.copy_(torch.where(in_text & ~ending, tok, next_text))
+        next_text.copy_(torch.where(writing, tok, next_text))
         return switching
 
     def _image_step(self, hidden: torch.Tensor, step: int | torch.Tensor, in_image: torch.Tensor) -> torch.Tensor:
         """Guided image id for every row; recorded for IMAGE rows. Returns (B,) ids."""
-        cfg = self.config
+        cfg, size = self.config, self.spec.num_image_tokens
         logits = guide(self.model.image_logits(hidden).float(), cfg.cfg if hidden.shape[0] != in_image.shape[0] else 1.0)
         tok = choose(logits, self.noise, step, IMAGE_STREAM, cfg.greedy, cfg.image_temperature, cfg.image_top_k)
-        col = self.image_count.clamp(max=self.spec.num_image_tokens - 1)[:, None]
+        slot = self.images_done.clamp(max=cfg.images_per_row - 1) * size + self.image_count.clamp(max=size - 1)
+        col = slot[:, None]
         current = self.image_ids.gather(1, col)
         self.image_ids.scatter_(1, col, torch.where(in_image[:, None], tok[:, None], current))
         self.image_count += in_image.long()
@@ -128,10 +149,18 @@ class RowStates:
         if bool((self.phase != DONE).any()):
             raise RuntimeError(f"rows {torch.nonzero(self.phase != DONE).flatten().tolist()} did not finish")
         out = []
-        text_ids, text_len = self.text_ids.cpu(), self.text_len.tolist()
-        images, stops, switched = self.image_ids.cpu().numpy(), self.stop.tolist(), self.switched.tolist()
-        for row in range(len(text_len)):
-            ids = text_ids[row, : text_len[row]].tolist()
-            image = images[row].astype(np.int64) if stops[row] == STOP_IMAGE else np.zeros(0, dtype=np.int64)
-            out.append(SampleResult(self.spec.decode_text(ids), ids, image, switched[row], STOP_NAMES[stops[row]]))
+        size = self.spec.num_image_tokens
+        text_ids, text_turn = self.text_ids.cpu().numpy(), self.text_turn.cpu().numpy()
+        images, done = self.image_ids.cpu().numpy().astype(np.int64), self.images_done.tolist()
+        stops, switched = self.stop.tolist(), self.switched.tolist()
+        for row in range(len(stops)):
+            texts = [text_ids[row][text_turn[row] == k].tolist() for k in range(done[row] + 1)]
+            drawn = [images[row, k * size:(k + 1) * size] for k in range(done[row])]
+            if stops[row] == STOP_IMAGE:  # ended right after its last image: no text turn after it
+                texts = texts[:-1]
+            first = drawn[0] if drawn else np.zeros(0, dtype=np.int64)
+            turns = [Turn(self.spec.decode_text(ids), drawn[k] if k < len(drawn) else np.zeros(0, dtype=np.int64))
+                     for k, ids in enumerate(texts[1:], start=1)]
+            out.append(SampleResult(self.spec.decode_text(texts[0]), texts[0], first, switched[row],
+                                    STOP_NAMES[stops[row]], turns))
         return out

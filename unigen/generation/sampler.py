@@ -1,4 +1,5 @@
-"""Batched, KV-cached single-pass sampling: reasoning text, a self-emitted switch, then image ids.
+"""Batched, KV-cached single-pass sampling: reasoning text, a self-emitted switch, then image ids
+(``interleaved``: then reflections and redraws, ``unigen.generation.rows``).
 
 Classifier-free guidance (cfg > 1) stacks B unconditional rows under the B conditional rows and
 runs both in one backbone call per step. The unconditional rows are
@@ -20,7 +21,7 @@ from unigen.data.sequence import unconditional
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.graphs import StaticDecoder
 from unigen.generation.pick import NoiseBlocks, StepNoise, row_keys
-from unigen.generation.rows import DONE, IMAGE, TEXT, RowStates, next_embeds
+from unigen.generation.rows import CLOSE, DONE, IMAGE, TEXT, RowStates, next_embeds
 from unigen.models.unified import UnifiedModel
 
 
@@ -69,9 +70,11 @@ class DecodeMasks:
 
 
 def max_new_tokens(model: UnifiedModel, config: SamplingConfig) -> int:
-    """Upper bound on decoding steps: reasoning + the switch token + the image."""
+    """Upper bound on decoding steps: per image turn the text + the switch token + the image, and
+    between turns (``interleaved``) the end-of-image step."""
     text = 0 if config.mode == "direct" else config.max_reasoning_tokens + 1
-    return text + model.spec.num_image_tokens
+    turns = config.images_per_row
+    return turns * (text + model.spec.num_image_tokens) + (turns - 1)
 
 
 DECODERS = ("auto", "eager", "static", "cuda_graphs")
@@ -128,7 +131,8 @@ def sample(
             counts = rows.phase_counts()
             if counts[DONE] == len(prompts):
                 break
-            text_ids, image_ids, use_image = rows.step(hidden[:, -1], step, counts[TEXT] > 0, counts[IMAGE] > 0)
+            text_ids, image_ids, use_image = rows.step(hidden[:, -1], step, counts[TEXT] + counts[CLOSE] > 0,
+                                                       counts[IMAGE] > 0)
             if step == steps - 1:
                 break
             embeds = next_embeds(model, text_ids, image_ids, use_image)

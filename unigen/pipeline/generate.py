@@ -105,19 +105,21 @@ class Tally:
     """Counts over the generated rows, for the progress bar and the final summary."""
 
     def __init__(self) -> None:
-        self.rows = self.no_image = self.switched = self.reasoning_tokens = 0
+        self.rows = self.no_image = self.switched = self.reasoning_tokens = self.redrew = 0
 
     def add(self, results: list[SampleResult]) -> None:
         self.rows += len(results)
         self.no_image += sum(not r.has_image for r in results)
         self.switched += sum(r.switched for r in results)
         self.reasoning_tokens += sum(len(r.reasoning_ids) for r in results)
+        self.redrew += sum(any(t.has_image for t in r.turns) for r in results)
 
     def summary(self, seconds: float) -> str:
         n = max(self.rows, 1)
+        redraws = f", redrew {self.redrew} ({self.redrew / n:.1%})" if self.redrew else ""
         return (f"generated {self.rows} trajectories in {seconds:.1f} s: no image {self.no_image} "
                 f"({self.no_image / n:.1%}), switch rate {self.switched / n:.1%}, "
-                f"mean reasoning length {self.reasoning_tokens / n:.1f} tokens")
+                f"mean reasoning length {self.reasoning_tokens / n:.1f} tokens{redraws}")
 
 
 def generate(args: GenerateSettings) -> Path:
