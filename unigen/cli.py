@@ -38,6 +38,7 @@ COMMANDS = Registry("command", {
     "target": "unigen.pipeline.target.target",
     "generate": "unigen.pipeline.generate.generate",
     "score": "unigen.pipeline.score.score",
+    "reflect": "unigen.pipeline.reflect.reflect",
     "loop": "unigen.pipeline.loop.loop",
     "export": "unigen.pipeline.export.main",
     "synthesize": "unigen.data.synthesize.main",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from unigen.data.trajectory import MODES, Trajectory
+from unigen.data.trajectory import MODES, Trajectory, rewards_of_turn
 from unigen.losses import IGNORE
 from unigen.models.unified import TokenSpec
 
@@ -61,18 +61,9 @@ def unconditional(ids: torch.Tensor, spec: TokenSpec) -> torch.Tensor:
 
 
 def turn_rewards(rewards: dict[str, dict[str, float]], turn: int, last: bool) -> dict[str, float]:
-    """The "<modality>/<name>" rewards of image turn ``turn``: ``<name>@<turn>`` values, and on the
-    last turn the plain ``<name>`` values (the trajectory's = its final image's) where no
-    ``@<turn>`` one is given (docs/trajectories.md)."""
-    out = {}
-    for modality, named in rewards.items():
-        for name, value in named.items():
-            base, at, index = name.rpartition("@")
-            if at and index == str(turn):
-                out[f"{modality}/{base}"] = float(value)
-            elif not at and last:
-                out.setdefault(f"{modality}/{name}", float(value))
-    return out
+    """The "<modality>/<name>" rewards of image turn ``turn`` (:func:`unigen.data.trajectory.rewards_of_turn`)."""
+    return {f"{modality}/{name}": float(value)
+            for modality, named in rewards_of_turn(rewards, turn, last).items() for name, value in named.items()}
 
 
 def checked_image(tokens: np.ndarray, spec: TokenSpec) -> list[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,34 @@ begin-of-image; direct: image right after the prompt (no reasoning)."""
 
 def no_image() -> np.ndarray:
     return np.zeros(0, dtype=np.int64)
+
+
+def rewards_of_turn(rewards: dict[str, dict[str, float]], turn: int, last: bool) -> dict[str, dict[str, float]]:
+    """The rewards of image turn ``turn``, names without their ``@<turn>``: the ``<name>@<turn>``
+    values, and on the ``last`` turn the plain ``<name>`` values (the trajectory's = its final
+    image's) where no ``@<turn>`` one is given (docs/trajectories.md)."""
+    out: dict[str, dict[str, float]] = {}
+    for modality, named in rewards.items():
+        for name, value in named.items():
+            base, at, index = name.rpartition("@")
+            if at and index == str(turn):
+                out.setdefault(modality, {})[base] = value
+            elif not at and last:
+                out.setdefault(modality, {}).setdefault(name, value)
+    return out
+
+
+def keyed_by_turn(per_turn: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """The inverse of :func:`rewards_of_turn` over all turns: ``<name>@<k>`` for turn k, and the
+    last turn's values also as plain ``<name>``."""
+    out: dict[str, dict[str, float]] = {}
+    for turn, rewards in enumerate(per_turn):
+        for modality, named in rewards.items():
+            for name, value in named.items():
+                out.setdefault(modality, {})[f"{name}@{turn}"] = value
+                if turn == len(per_turn) - 1:
+                    out[modality][name] = value
+    return out
 
 
 @dataclass
@@ -99,6 +127,18 @@ class Trajectory:
             if len(tokens):
                 out.append(Segment("image", image_tokens=tokens, png=png))
         return out
+
+    def image_turns(self) -> list[Trajectory]:
+        """One single-image view per image turn, in order (the trajectory itself when it has no
+        later turns): turn k's text as ``reasoning``, its image ids and PNG, and its rewards
+        (:func:`rewards_of_turn`); what a reward scores for that turn."""
+        if not self.turns:
+            return [self]
+        drawn = [(self.reasoning, self.image_tokens, self.png)] + [(t.text, t.image_tokens, t.png) for t in self.turns
+                                                                  if t.has_image]
+        return [replace(self, reasoning=text, image_tokens=tokens, png=png, turns=[],
+                        rewards=rewards_of_turn(self.rewards, k, k == len(drawn) - 1))
+                for k, (text, tokens, png) in enumerate(drawn)]
 
     def final_image(self) -> tuple[np.ndarray, bytes | None]:
         """Ids and PNG of the last image drawn (empty ids when none was)."""

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from unigen.data.reader import bad, read_shard
 from unigen.data.shards import finished_shards
-from unigen.data.trajectory import Trajectory
+from unigen.data.trajectory import Trajectory, keyed_by_turn
 from unigen.rewards.contract import Reward, checked_values, combine_values, target_modalities
 
 SHARD_NUMBER = re.compile(r"-(\d+)\.tar$")
@@ -118,17 +118,37 @@ def _reasons(counts: dict[str, int]) -> str:
 
 def score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png: bool, policy: str
                 ) -> tuple[list[Trajectory], Counter[str]]:
-    """The scored trajectories of one input shard, and the per-reason counts of the samples dropped."""
+    """The scored trajectories of one input shard, and the per-reason counts of the samples dropped.
+
+    A multi-image trajectory is scored once per image turn (:meth:`Trajectory.image_turns`); the
+    values are stored as ``<name>@<k>`` and the final image's also as ``<name>``."""
     trajectories, skipped = read_input(shard, policy)
     scored = []
     for start in tqdm(range(0, len(trajectories), batch_size), desc=shard.name, leave=False, unit="batch"):
         batch = trajectories[start:start + batch_size]
+        views = [t.image_turns() for t in batch]
+        flat = [v for turns in views for v in turns]
         if model is not None:
             from unigen.rewards.images import with_decoded_png
 
-            view = with_decoded_png(batch, model)
-        else:
-            view = batch
-        for original, seen, filled in zip(batch, view, score_batch(view, rewards, combine)):
-            scored.append(dataclasses.replace(original, rewards=filled, png=seen.png if keep_png else original.png))
+            flat = with_decoded_png(flat, model)
+        filled, seen = iter(score_batch(flat, rewards, combine)), iter(flat)
+        for original, turns in zip(batch, views):
+            per_turn, pngs = [next(filled) for _ in turns], [next(seen).png for _ in turns]
+            scored.append(with_scores(original, per_turn, pngs if keep_png else None))
     return scored, skipped
+
+
+def with_scores(traj: Trajectory, per_turn: list[dict[str, dict[str, float]]], pngs: list[bytes | None] | None
+                ) -> Trajectory:
+    """``traj`` with the rewards of each of its image turns (and, given ``pngs``, their decoded images)."""
+    if not traj.turns:
+        return dataclasses.replace(traj, rewards=per_turn[0], png=traj.png if pngs is None else pngs[0])
+    rewards = {mod: dict(named) for mod, named in traj.rewards.items()}
+    for modality, named in keyed_by_turn(per_turn).items():
+        rewards.setdefault(modality, {}).update(named)
+    if pngs is None:
+        return dataclasses.replace(traj, rewards=rewards)
+    later = iter(pngs[1:])
+    turns = [dataclasses.replace(t, png=next(later)) if t.has_image else t for t in traj.turns]
+    return dataclasses.replace(traj, rewards=rewards, png=pngs[0], turns=turns)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from unigen.worlds.shapes.geometry import relative_position, shape_mask
-from unigen.worlds.shapes.vocab import BACKGROUND, COLORS, SHAPES
+from unigen.worlds.shapes.vocab import BACKGROUND, COLORS, COUNT_WORDS, PLURALS, SHAPES
 
 _PALETTE = np.array([BACKGROUND, *COLORS.values()], dtype=np.float32)
 _COLOR_NAMES = (None, *COLORS)
@@ -114,18 +114,66 @@ class ShapesJudge:
                 found.append(Detection(shape if iou >= self.min_iou else None, _COLOR_NAMES[index], box, area, iou))
         return sorted(found, key=lambda d: -d.area)
 
+    def split(self, image: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+        """(objects, fragments) as the strict mode sees them: recognised shapes of at least the
+        minimum area, and the other components of at least ``fragment_area_fraction``."""
+        min_area = max(4, round(self.min_area_fraction * image.shape[0] * image.shape[1]))
+        found = self.detect(image, min(self.min_area_fraction, self.fragment_area_fraction))
+        objects = [d for d in found if d.area >= min_area and d.shape is not None]
+        return objects, [d for d in found if d not in objects]
+
+    def findings(self, image: np.ndarray, metadata: dict[str, Any]) -> list[str]:
+        """What is wrong with the image for its prompt, in the world's words (:func:`findings`);
+        empty when the judge accepts it, never empty when it rejects it."""
+        correct, _ = self.judge(image, metadata)
+        if correct:
+            return []
+        return findings(*self.split(image), metadata) or ["the picture does not match"]
+
     def judge(self, image: np.ndarray, metadata: dict[str, Any]) -> tuple[bool, list[str]]:
         """(correct, reasons) by GenEval's rules (and, if ``strict``, exactly the requested
         objects); reasons are empty when correct."""
         if not self.strict:
             return evaluate(self.detect(image), metadata)
-        min_area = max(4, round(self.min_area_fraction * image.shape[0] * image.shape[1]))
-        found = self.detect(image, min(self.min_area_fraction, self.fragment_area_fraction))
-        objects = [d for d in found if d.area >= min_area and d.shape is not None]
+        objects, fragments = self.split(image)
         _, reasons = evaluate(objects, metadata)
-        reasons += [f"unexplained {d.color} fragment of {d.area} px" for d in found if d not in objects]
+        reasons += [f"unexplained {d.color} fragment of {d.area} px" for d in fragments]
         reasons += extra_objects(objects, metadata)
         return not reasons, reasons
+
+
+def _objects_phrase(count: int, color: str | None, shape: str) -> str:
+    words = [COUNT_WORDS.get(count, str(count))] + ([color] if color else []) + [PLURALS[shape] if count > 1 else shape]
+    return " ".join(words)
+
+
+def findings(objects: list[Detection], fragments: list[Detection], metadata: dict[str, Any]) -> list[str]:
+    """The differences between the scene and the prompt's ``include`` list, as short phrases in the
+    world's words: ``missing two red circles``, ``blue square should be red``, ``circle not left
+    of square``, ``extra green tee``, ``stray blue blob``. Requested objects are matched in
+    ``include`` order (asked colour first, then the same shape in another colour); every object
+    left over is extra."""
+    out: list[str] = []
+    unused = list(objects)
+    groups: list[list[Detection]] = []
+    for req in metadata["include"]:
+        shape, count, color = req["class"], req["count"], req.get("color")
+        mine = [d for d in unused if d.shape == shape and color in (None, d.color)][:count]
+        recolor = [d for d in unused if d.shape == shape and d not in mine][:count - len(mine)]
+        for d in mine + recolor:
+            unused.remove(d)
+        out += [f"{d.color} {shape} should be {color}" for d in recolor]
+        if count > len(mine) + len(recolor):
+            out.append(f"missing {_objects_phrase(count - len(mine) - len(recolor), color, shape)}")
+        if "position" in req and mine:
+            relation, target = req["position"]
+            anchors = groups[target] if target < len(groups) else []
+            if anchors and not all(relation in relative_position(d.box, a.box) for d in mine for a in anchors):
+                out.append(f"{shape} not {relation} {metadata['include'][target]['class']}")
+        groups.append(mine + recolor)
+    out += [f"extra {d.color} {d.shape}" for d in unused]
+    out += [f"stray {d.color} blob" for d in fragments]
+    return out
 
 
 def extra_objects(objects: list[Detection], metadata: dict[str, Any]) -> list[str]:

@@ -1,7 +1,7 @@
 """ShapesWorld rewards as plain callables: a list of trajectories in, one float or None each out.
 
 - :class:`ShapesImageReward` (``modality = "image"``): 1.0 when the judge accepts the trajectory's
-  image for its prompt metadata, else 0.0 -- strict (``shapes_strict``: exactly the requested
+  image for its prompt metadata, else 0.0 (``explain`` gives the judge's findings) -- strict (``shapes_strict``: exactly the requested
   objects; the world's training reward) or by GenEval's rules (``shapes_geneval``); None when there is no image to judge
   (no ``png`` and no decoder given) or the metadata has no ``include`` list.
 - :class:`PlanReward` (``modality = "text"``): :func:`unigen.worlds.shapes.plan.plan_score` of the
@@ -61,6 +61,13 @@ class ShapesImageReward:
             for i, image in zip(todo, self.decode([trajectories[i].image_tokens for i in todo])):
                 images[i] = image
         return images
+
+    def explain(self, trajectories: list[Trajectory]) -> list[list[str] | None]:
+        """The judge's findings per trajectory (the explaining-judge contract, docs/rewards.md):
+        [] when the image is accepted, short phrases naming what is wrong otherwise; None where
+        there is no image or no ``include`` metadata."""
+        return [self.judge.findings(image, traj.metadata) if image is not None and "include" in traj.metadata else None
+                for traj, image in zip(trajectories, self._images(trajectories))]
 
     def __call__(self, trajectories: list[Trajectory]) -> list[float | None]:
         scores: list[float | None] = []

@@ -1,0 +1,84 @@
+"""The reflect stage: scored single-image shards -> two-turn reflect-and-redraw shards.
+
+One output shard per input shard (same number; ``generate`` puts all K samples of a prompt in one
+shard), written atomically, recorded in the index and skipped on a restart. Every pair's first
+image is explained by the ``judge`` (any reward with ``explain``, docs/rewards.md); the builder
+is ``unigen.data.reflections``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from unigen.data.reader import check_policy
+from unigen.data.reflections import Pairing, build_reflections
+from unigen.data.shards import finished_shards, shard_name, write_shard
+from unigen.data.trajectory import Trajectory
+from unigen.files import atomic_write_text
+from unigen.pipeline.stage import as_dict, check_settings
+from unigen.registry import Spec
+from unigen.rewards import REWARDS
+from unigen.rewards.images import with_decoded_png
+from unigen.rewards.scoring import SHARD_NUMBER, input_shards, read_input
+
+
+@dataclass
+class ReflectSettings:
+    """Which scored shards to turn into reflect-and-redraw trajectories, and how."""
+
+    judge: Spec
+    """The explaining judge: a reward with ``explain(trajectories)`` (e.g. ``shapes_strict``)."""
+    input: str = "scored"
+    """Folder of scored ``*.tar`` shards (single-image samples, K per prompt), or a glob pattern."""
+    output: str = "reflect"
+    """Output folder: shards ``<prefix>-<n>.tar``, the index, ``<prefix>-summary.json``."""
+    pairing: Pairing = field(default_factory=Pairing)
+    """Which stored reward splits failing from accepted samples, the threshold, pairs per prompt."""
+    decoder: str | None = None
+    """Model source whose VQ decoder makes the ``png`` the judge reads where a sample has none."""
+    prefix: str = "reflect"
+    """Output shard prefix."""
+    on_bad_sample: str = "skip"
+    """``skip`` (count and drop a bad input sample) | ``raise``."""
+
+
+def reflect(settings: ReflectSettings) -> Path:
+    """Build reflect-and-redraw trajectories (first image as drawn, the judge's findings, a better
+    sample of the same prompt) from scored shards. Resumable; returns the output folder."""
+    s = settings
+    check_policy(s.on_bad_sample)
+    shards = input_shards(s.input)
+    out_dir = Path(s.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_settings(out_dir / f"{s.prefix}-settings.json", {k: v for k, v in as_dict(s).items() if k != "output"})
+    judge = REWARDS.build(s.judge)
+    if not callable(getattr(judge, "explain", None)):
+        raise ValueError(f"judge {s.judge.value!r} has no explain(trajectories) method: it cannot say what is wrong")
+    model = None
+    if s.decoder is not None:
+        from unigen.checkpoints import load_unified  # here: only a decoder needs a model
+
+        model = load_unified(s.decoder, option="decoder")
+
+    def explain(trajectories: list[Trajectory]) -> list[list[str] | None]:
+        return judge.explain(trajectories if model is None else with_decoded_png(trajectories, model))
+    done = finished_shards(out_dir, s.prefix)
+    summary_path = out_dir / f"{s.prefix}-summary.json"
+    per_shard = json.loads(summary_path.read_text())["shards"] if summary_path.exists() else {}
+    for shard in tqdm(shards, desc="reflect", unit="shard"):
+        number = int(SHARD_NUMBER.search(shard.name).group(1))
+        if shard_name(s.prefix, number) in done:
+            continue
+        samples, skipped = read_input(shard, s.on_bad_sample)
+        built, counts = build_reflections(samples, s.pairing, explain)
+        write_shard(out_dir, s.prefix, number, built, skipped)
+        per_shard[shard_name(s.prefix, number)] = {**counts, "trajectories": len(built)}
+        totals = {k: sum(c[k] for c in per_shard.values()) for k in sorted(per_shard[shard_name(s.prefix, number)])}
+        atomic_write_text(summary_path, json.dumps({"total": totals, "shards": per_shard}, indent=1))
+    total = json.loads(summary_path.read_text())["total"] if summary_path.exists() else {}
+    print("reflect: " + ", ".join(f"{k} {v}" for k, v in total.items()))
+    return out_dir
