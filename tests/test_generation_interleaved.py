@@ -175,3 +175,42 @@ def test_run_generate_interleaved(tmp_path):
     for t in trajs:  # whatever the random model chose, every image it drew has its PNG
         assert all(s.png is not None for s in t.segments if s.kind == "image")
         assert t.num_images <= 3
+
+
+class Brightness:
+    """An image reward that tells images apart: mean pixel value of the PNG in [0, 1]."""
+
+    modality = "image"
+
+    def __call__(self, trajectories):
+        from unigen.worlds.shapes.render import from_png
+
+        return [None if t.png is None else float(from_png(t.png).mean() / 255) for t in trajectories]
+
+
+def test_evaluation_scores_the_final_image_and_keeps_the_earlier_ones(micro_model, tmp_path):
+    from unigen.data.prompts import PromptRecord
+    from unigen.evals.runner import draw_and_score, sample_rows
+    from unigen.evals.summary import summarize
+
+    spec = micro_model.spec
+    script, _ = scripts(spec)
+    records = [PromptRecord(f"p{i}", p, "cat" + str(i % 2)) for i, p in enumerate(PROMPTS[:3])]
+    config = SamplingConfig(mode="interleaved", max_images=2, max_reasoning_tokens=5, cfg=3.0)
+    hook = TurnScript(micro_model, script[:3], script[0][0][0])
+    try:
+        groups = draw_and_score(micro_model, records, 1, config, Brightness(), 0, "m")
+    finally:
+        hook.remove()
+    redraw, stopped, never = (g[0] for g in groups)
+    assert redraw.turns.earlier and redraw.turns.earlier[0] != redraw.png
+    assert redraw.score == Brightness()([Trajectory("p", 0, "", png=redraw.png)])[0]
+    assert redraw.turns.first_score == Brightness()([Trajectory("p", 0, "", png=redraw.turns.earlier[0])])[0]
+    assert redraw.turns.first_score != redraw.score
+    assert not stopped.turns.earlier and stopped.turns.first_score == stopped.score and stopped.png is not None
+    assert never.failure == "no_image" and never.score == 0.0  # a failure scores 0
+    summary = summarize(sample_rows(records, groups), "categories")
+    assert summary["scored_image"] == "final" and summary["redraw_share"] == pytest.approx(1 / 3)
+    cat0 = summary["categories"]["cat0"]  # the redraw and the never-drawn row
+    assert cat0["first_score"] == pytest.approx(redraw.turns.first_score / 2)
+    assert cat0["score"] == pytest.approx(redraw.score / 2) and cat0["redraw_share"] == 0.5

@@ -63,3 +63,36 @@ def test_loop_two_rounds_smoke(tmp_path, monkeypatch):
     stamp = model.stat().st_mtime_ns
     main(args)  # a finished loop resumes from every stage's output
     assert model.stat().st_mtime_ns == stamp
+
+
+def test_loop_interleaved_smoke(tmp_path, monkeypatch):
+    """configs/loop/shapes_irg.yaml stacked on the main job, micro budget: the reflect stage feeds the
+    fit, the post-trained model is evaluated in interleaved mode (final image scored, earlier ones kept)."""
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "loop"
+    overlay = tmp_path / "micro.yaml"
+    overlay.write_text("evaluate:\n  benchmark: {class_path: shapes, init_args: {per_category: 1}}\n")
+    main(["loop", "--config", "configs/loop/shapes.yaml", "--config", "configs/loop/shapes_irg.yaml",
+          "--config", str(overlay), "--out", str(out), "--base_modes", "[unified]",
+          "--evaluate.samples_per_prompt", "2", "--target.budget", "16", "--generate.samples_per_prompt", "4",
+          "--fit.config", '["configs/shapes/post_train.yaml", "configs/shapes/weight_both.yaml"]',
+          "--fit.args", '["--trainer.max_steps=20", "--data.init_args.batch_size=8", "--model.init_args.lr=3e-3"]'])
+    run = out / "seed-0"
+    results = json.loads((run / "results.json").read_text())
+    assert results["evaluations"] == ["base_unified", "post_interleaved", "post_unified"]
+    reflect = json.loads((run / "reflect" / "reflect-summary.json").read_text())["total"]
+    assert reflect["prompts"] == 16 and reflect["trajectories"] > 0
+    fit_shards = json.loads((run / "fit" / "fit-settings.json").read_text())["train_shards"]
+    assert fit_shards == [str(run / "scored" / "scored-*.tar"), str(run / "reflect" / "reflect-*.tar")]
+    summary = results["post_interleaved"]
+    assert summary["scored_image"] == "final"
+    assert all({"first_score", "redraw_share"} <= set(e) for e in summary["categories"].values())
+    assert "first_overall" not in results["post_unified"]
+    records = [json.loads(p.read_text()) for p in (run / "eval" / "post_interleaved" / "records").glob("*.json")]
+    turns = [s["turns"] for r in records for s in r["samples"]]
+    assert len(turns) == 12 and summary["redraw_share"] == sum(t["redrew"] for t in turns) / 12
+    for t in turns:  # every earlier image is kept beside the record
+        assert len(t["files"]) == t["images"] - 1
+        assert all((run / "eval" / "post_interleaved" / f).is_file() for f in t["files"])
+    report = (run / "report.md").read_text()
+    assert "Interleaved generation, post-trained, interleaved (scores are the final image's)" in report

@@ -2,7 +2,9 @@
 
 ``<outdir>/records/<index:05d>.json``  per prompt: id, category, prompt, the layout files written
     and per sample its seed, switch flag, failure (``no_image`` | ``prompt_too_long`` | null),
-    reasoning text and length, stop reason and score. Written after the prompt's image files, so
+    reasoning text and length, stop reason and score (of the final image); interleaved samples add
+    ``turns`` (images drawn, redrew, the first image's score, reflections, the earlier images'
+    files under ``records/turns/``). Written after the prompt's image files, so
     a record marks a finished prompt (resume skips it); no official scorer looks at ``records/``.
 ``<outdir>/.tmp/``  temporary files of atomic writes (never inside a folder a scorer lists).
 """
@@ -20,8 +22,25 @@ FAILURES = ("no_image", "prompt_too_long")
 
 
 @dataclass
+class TurnOutputs:
+    """An interleaved sample's turns before its final image (its record's ``turns``)."""
+
+    earlier: list[bytes | None]
+    """PNGs of the images before the final one (written to ``records/turns/``)."""
+    first_score: float | None
+    """The reward of the first image (= the sample's score when it did not redraw)."""
+    reflections: list[str]
+    """The text of each turn after the first image."""
+
+    def record(self, files: list[str]) -> dict[str, Any]:
+        return {"images": len(self.earlier) + 1, "redrew": bool(self.earlier), "first_score": self.first_score,
+                "reflections": self.reflections, "files": files}
+
+
+@dataclass
 class SampleOutput:
-    """One drawn sample of a prompt (``png`` None = no image: a counted failure)."""
+    """One drawn sample of a prompt (``png`` None = no image: a counted failure); ``png`` and
+    ``score`` are its final image's."""
 
     png: bytes | None
     reasoning: str
@@ -31,6 +50,13 @@ class SampleOutput:
     seed: int | None = None
     stop: str = ""
     failure: str | None = None
+    turns: TurnOutputs | None = None
+    """Interleaved mode only: the turns before the final image."""
+
+
+def turn_image_path(index: int, sample: int, turn: int) -> str:
+    """Where an interleaved sample's earlier image is kept (no official scorer lists ``records/``)."""
+    return f"records/turns/{index:05d}_{sample}_{turn}.png"
 
 
 def tmp_dir(outdir: str | Path) -> Path:
@@ -49,8 +75,12 @@ def record_path(outdir: str | Path, index: int) -> Path:
 
 def write_record(outdir: str | Path, index: int, prompt: dict[str, str], files: list[str],
                  samples: list[SampleOutput]) -> None:
-    rows = [{"k": k, **{key: value for key, value in asdict(s).items() if key != "png"}}
-            for k, s in enumerate(samples)]
+    rows = []
+    for k, s in enumerate(samples):
+        row = {"k": k, **{key: value for key, value in asdict(s).items() if key not in ("png", "turns")}}
+        if s.turns is not None:
+            row["turns"] = s.turns.record([turn_image_path(index, k, t) for t in range(len(s.turns.earlier))])
+        rows.append(row)
     record = {"index": index, **prompt, "files": files, "samples": rows}
     atomic_write_text(record_path(outdir, index), json.dumps(record, indent=1, ensure_ascii=False), tmp_dir(outdir))
 

@@ -1,5 +1,6 @@
 """Draw a benchmark's prompts with a model, write them in the benchmark's official layout, score
-and summarise them.
+and summarise them. An interleaved sample is scored (and laid out) by its **final** image; its
+earlier images are kept under ``records/turns/`` and its first image's score in its record.
 
 ``draw_and_score`` is shared by the evaluate stage (``unigen.pipeline.evaluate``: official layout +
 unigen's records, resumable, sliceable over processes) and the periodic evaluation callback (in
@@ -19,7 +20,8 @@ from unigen.data.prompts import PromptRecord
 from unigen.data.trajectory import Trajectory
 from unigen.evals.benchmark import Benchmark
 from unigen.evals.layouts import Layout, placeholder_png
-from unigen.evals.records import SampleOutput, read_records, tmp_dir, write_files, write_record
+from unigen.evals.records import (SampleOutput, TurnOutputs, read_records, tmp_dir, turn_image_path, write_files,
+                                  write_record)
 from unigen.evals.summary import image_grid, png_image, summarize, write_summary
 from unigen.generation import SamplingConfig
 from unigen.generation.rollouts import generate_trajectories, sample_seed
@@ -45,13 +47,19 @@ def draw_and_score(model: UnifiedModel, records: list[PromptRecord], samples_per
     """``samples_per_prompt`` samples for each record (in record order), scored when a reward is given
     (``score_samples``); a sample without an image is a failure (``no_image``)."""
     trajs = generate_trajectories(model, records, samples_per_prompt, config, seed, model_id, decode_png=True)
-    scores = score_samples(reward, trajs, model.spec.image_size)
+    views = [t.image_turns() for t in trajs]  # the scored image is the final one
+    scores = score_samples(reward, [v[-1] for v in views], model.spec.image_size)
+    redrawn = [i for i, v in enumerate(views) if len(v) > 1]
+    first_scores = dict(zip(redrawn, score_samples(reward, [views[i][0] for i in redrawn], model.spec.image_size)))
     by_prompt: dict[str, list[tuple[int, SampleOutput]]] = {r.id: [] for r in records}
-    for traj, score in zip(trajs, scores):
-        gen = traj.generation
-        sample = SampleOutput(traj.png, traj.reasoning, score, bool(gen.get("switched", traj.has_image)),
+    for i, (traj, turns, score) in enumerate(zip(trajs, views, scores)):
+        gen, final = traj.generation, turns[-1]
+        sample = SampleOutput(final.png, traj.reasoning, score, bool(gen.get("switched", traj.has_image)),
                               int(gen.get("reasoning_tokens", 0)), gen.get("seed"), str(gen.get("stop", "")),
-                              None if traj.png is not None else "no_image")
+                              None if final.png is not None else "no_image")
+        if config.mode == "interleaved":
+            sample.turns = TurnOutputs([t.png for t in turns[:-1]], first_scores.get(i, score),
+                                       [t.text for t in traj.turns])
         by_prompt[traj.prompt_id].append((traj.sample_idx, sample))
     return [[s for _, s in sorted(by_prompt[r.id], key=lambda x: x[0])] for r in records]
 
@@ -69,7 +77,8 @@ def too_long_samples(record: PromptRecord, samples_per_prompt: int, seed: int, r
 def sample_rows(records: list[PromptRecord], samples: list[list[SampleOutput]]) -> list[dict]:
     """Flatten per-prompt samples into the rows ``summarize`` reads."""
     return [{"category": r.category, "score": s.score, "switched": s.switched, "reasoning_tokens": s.reasoning_tokens,
-             "failure": s.failure} for r, group in zip(records, samples) for s in group]
+             "failure": s.failure, **({"turns": s.turns.record([])} if s.turns else {})}
+            for r, group in zip(records, samples) for s in group]
 
 
 def benchmark_digest(bench: Benchmark) -> str:
@@ -84,7 +93,9 @@ def write_prompt(outdir: str | Path, bench: Benchmark, layout: Layout, index: in
                  image_size: int) -> None:
     """The prompt's official-layout files, then its record (which marks it finished)."""
     files = layout.render(bench, index, [s.png for s in samples], image_size)
-    write_files(outdir, files)
+    earlier = {turn_image_path(index, k, t): png for k, s in enumerate(samples) if s.turns
+               for t, png in enumerate(s.turns.earlier) if png is not None}
+    write_files(outdir, {**earlier, **files})
     record = bench.prompts[index]
     write_record(outdir, index, {"id": record.id, "category": record.category, "prompt": record.prompt,
                                  "image_size": image_size}, sorted(files), samples)

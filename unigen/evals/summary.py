@@ -11,7 +11,9 @@ Scores are per sample in [0, 1] (1 = correct); a category's score is the mean of
 samples; ``overall`` follows the benchmark's averaging rule (``base.AVERAGING``). Samples with no
 score (scorer returned None) are counted in ``samples`` but not in ``scored``. A sample without an
 image (``failure`` set) is counted in ``failed`` and scores 0 wherever the scorer applies
-(``evaluation.score_samples``).
+(``evaluation.score_samples``). Interleaved runs (rows with ``turns``) score the **final** image
+and add ``scored_image: "final"``, ``first_overall``, ``redraw_share`` and, per category,
+``first_score`` (the first image's score) and ``redraw_share`` (``turn_summary``).
 """
 
 from __future__ import annotations
@@ -44,21 +46,45 @@ def summarize(rows: list[dict[str, Any]], averaging: str, benchmark: str = "") -
             entry["scored"] += 1
     categories = {c: {"score": e["total"] / e["scored"] if e["scored"] else None, "scored": e["scored"],
                       "samples": e["samples"], "failed": e["failed"]} for c, e in cats.items()}
-    scored = sum(e["scored"] for e in cats.values())
-    if averaging == "categories":
-        means = [e["score"] for e in categories.values() if e["score"] is not None]
-        overall = sum(means) / len(means) if means else None
-    elif averaging == "samples":
-        overall = sum(e["total"] for e in cats.values()) / scored if scored else None
-    else:
-        raise ValueError(f"unknown averaging rule '{averaging}'")
     n = len(rows)
-    return {
-        "benchmark": benchmark, "averaging": averaging, "overall": overall, "categories": categories,
-        "samples": n, "scored": scored, "failed": sum(failures.values()), "failures": failures,
+    out = {
+        "benchmark": benchmark, "averaging": averaging, "overall": average(categories, averaging, "score", cats),
+        "categories": categories, "samples": n, "scored": sum(e["scored"] for e in cats.values()),
+        "failed": sum(failures.values()), "failures": failures,
         "switch_rate": sum(bool(r.get("switched", True)) for r in rows) / n if n else None,
         "mean_reasoning_tokens": sum(r.get("reasoning_tokens", 0) for r in rows) / n if n else None,
     }
+    if any("turns" in r for r in rows):
+        out.update(turn_summary(rows, categories, averaging))
+    return out
+
+
+def average(categories: dict[str, dict[str, Any]], averaging: str, key: str,
+            totals: dict[str, dict[str, Any]] | None = None) -> float | None:
+    """The overall of the categories' ``key`` scores: their mean (``categories``) or the mean over
+    all their scored samples (``samples``; from the exact ``totals`` when given)."""
+    rated = {c: e for c, e in categories.items() if e[key] is not None}
+    if averaging == "categories":
+        return sum(e[key] for e in rated.values()) / len(rated) if rated else None
+    if averaging == "samples":
+        scored = sum(e["scored"] for e in rated.values())
+        total = sum(totals[c]["total"] if totals else e[key] * e["scored"] for c, e in rated.items())
+        return total / scored if scored else None
+    raise ValueError(f"unknown averaging rule '{averaging}'")
+
+
+def turn_summary(rows: list[dict[str, Any]], categories: dict[str, dict[str, Any]], averaging: str) -> dict[str, Any]:
+    """Interleaved samples (rows with ``turns``): each category's ``first_score`` (the first image's
+    score, same rules) and ``redraw_share`` (samples that drew again) are added in place; returns the
+    overall ``first_overall``, ``redraw_share`` and ``scored_image: final`` (``score`` is the final image's)."""
+    for category, entry in categories.items():
+        mine = [r for r in rows if r["category"] == category]
+        first = [r["turns"]["first_score"] if "turns" in r else r.get("score") for r in mine]
+        first = [v for v in first if v is not None]
+        entry["first_score"] = sum(first) / len(first) if first else None
+        entry["redraw_share"] = sum(bool(r.get("turns", {}).get("redrew")) for r in mine) / len(mine)
+    return {"scored_image": "final", "first_overall": average(categories, averaging, "first_score"),
+            "redraw_share": sum(bool(r.get("turns", {}).get("redrew")) for r in rows) / len(rows)}
 
 
 def _fmt(value: float | None) -> str:
@@ -66,13 +92,23 @@ def _fmt(value: float | None) -> str:
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
-    """A Markdown table: one row per category, then the overall row."""
-    lines = ["| category | samples | failed (no image) | scored | score |", "|---|---:|---:|---:|---:|"]
+    """A Markdown table: one row per category, then the overall row (interleaved runs: also the
+    first image's score and the redraw share; ``score`` is the final image's)."""
+    turns = "first_overall" in summary
+
+    def extra(first: str, share: str) -> str:
+        return f" {first} | {share} |" if turns else ""
+
+    lines = ["| category | samples | failed (no image) | scored | score |" + extra("first image", "redraw share"),
+             "|---|---:|---:|---:|---:|" + extra("---:", "---:").replace(" ", "")]
     for cat, e in summary["categories"].items():
-        lines.append(f"| {cat} | {e['samples']} | {e['failed']} | {e['scored']} | {_fmt(e['score'])} |")
+        lines.append(f"| {cat} | {e['samples']} | {e['failed']} | {e['scored']} | {_fmt(e['score'])} |"
+                     + extra(_fmt(e.get("first_score")), _fmt(e.get("redraw_share"))))
     lines.append(f"| **overall ({summary['averaging']})** | {summary['samples']} | {summary['failed']} | "
-                 f"{summary['scored']} | **{_fmt(summary['overall'])}** |")
-    return "\n".join(lines) + "\n"
+                 f"{summary['scored']} | **{_fmt(summary['overall'])}** |"
+                 + extra(_fmt(summary.get("first_overall")), _fmt(summary.get("redraw_share"))))
+    note = "\nInterleaved generation: `score` is the final image's.\n" if turns else ""
+    return "\n".join(lines) + "\n" + note
 
 
 def image_grid(images: list[Image.Image], captions: list[str], cols: int = 4, tile: int = 128) -> Image.Image:

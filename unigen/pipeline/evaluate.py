@@ -36,8 +36,9 @@ class EvaluateSettings:
     """Output folder: the benchmark's official layout (docs/method.md), ``records/``,
     ``evaluate-settings.json``, ``summary.json``, ``summary.md`` (with the official scoring command),
     ``grid.png``."""
-    mode: Literal["unified", "explicit", "direct"] = "unified"
-    """Generation mode (overrides ``sampling.mode``)."""
+    mode: Literal["unified", "explicit", "direct", "interleaved"] = "unified"
+    """Generation mode (overrides ``sampling.mode``); ``interleaved`` scores each sample's final
+    image and keeps the earlier ones under ``records/turns/``."""
     reward: Spec | None = "color_match"
     """The reward scoring each sample (short name, import path or ``{class_path, init_args}``);
     ``null``: none (then run the benchmark's official scorer on the folder)."""

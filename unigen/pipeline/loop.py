@@ -6,7 +6,8 @@ and ``eval/base_<mode>_<name>`` for each of ``also_evaluate``) -> target the wea
 the first (``prompts.jsonl``) -> per round r: generate K trajectories per prompt (``generated/``,
 seed ``s + r`` so they differ from the evaluation's samples; round 1 with the base in the
 ``generate`` settings' mode, round r > 1 with round r-1's model in ``post_modes[0]``) -> score them
-(``scored/``) -> fit from the previous round's model (``fit/``, the model in ``fit/model``) ->
+(``scored/``) -> with ``reflect``, build reflect-and-redraw trajectories from them (``reflect/``)
+-> fit from the previous round's model (``fit/``, the model in ``fit/model``) ->
 evaluate the fitted model in each of ``post_modes`` (``eval/post_<mode>``; rounds r > 1 under
 ``round-<r>/``) -> report with paired bootstrap intervals. Every stage reuses its finished output
 and refuses changed settings, so a killed loop resumes where it stopped, and a finished loop
@@ -29,12 +30,13 @@ from unigen.registry import Spec, spec_value
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
 from unigen.pipeline.fit import FitSettings, fit
 from unigen.pipeline.generate import GenerateSettings, generate
+from unigen.pipeline.reflect import ReflectSettings, reflect
 from unigen.pipeline.report import write_report, write_seed_table
 from unigen.pipeline.score import ScoreSettings, score
 from unigen.pipeline.stage import as_dict
 from unigen.pipeline.target import TargetSettings, target
 
-Mode = Literal["unified", "explicit", "direct"]
+Mode = Literal["unified", "explicit", "direct", "interleaved"]
 
 
 @dataclass
@@ -50,6 +52,9 @@ class LoopSettings:
     """Rewards of the self-generated trajectories (the loop sets input and output)."""
     fit: FitSettings
     """The reward-weighted fit: ``run.py fit`` configs (the loop sets out, model, train_shards, seed)."""
+    reflect: ReflectSettings | None = None
+    """Also build reflect-and-redraw trajectories from the scored ones (``run.py reflect``; the loop
+    sets input and output) and fit on both: post-training for ``interleaved`` generation. None: off."""
     target: TargetSettings = field(default_factory=TargetSettings)
     """Strategy, budget and prompt source (the loop sets out, summaries, benchmark, seed)."""
     generate: GenerateSettings = field(default_factory=GenerateSettings)
@@ -106,8 +111,11 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
                                                           else where / "generated")))
         scoring = replace(s.score, input=str(shards))
         scored = score(replace(scoring, output=str(_shared(s, "scored", scoring) if shared else where / "scored")))
-        model = str(fit(replace(s.fit, out=str(where / "fit"), model=model, seed=seed,
-                                train_shards=[str(scored.parent / f"{s.score.prefix}-*.tar")])))
+        train_shards = [str(scored.parent / f"{s.score.prefix}-*.tar")]
+        if s.reflect is not None:
+            reflected = reflect(replace(s.reflect, input=str(scored.parent), output=str(where / "reflect")))
+            train_shards.append(str(reflected / f"{s.reflect.prefix}-*.tar"))
+        model = str(fit(replace(s.fit, out=str(where / "fit"), model=model, seed=seed, train_shards=train_shards)))
         phase = "post" if r == 1 else f"post{r}"
         evaluations_of(model, phase, s.post_modes, where)
         stats = json.loads(scored.read_text())

@@ -119,6 +119,7 @@ def table(runs: list[dict], main: dict[str, dict[str, Interval]], report_rewards
     if REASONING in main:
         lines.append(f"\nReasoning ablation, overall: with its reasoning minus drawing directly (`direct`): "
                      f"{_fmt(main[REASONING]['overall'])}.")
+    lines += turns_table(runs)
     if len(runs[0]["rounds"]) > 1:
         lines += ["", "| round | generated in | trajectories | post-trained overall | gain over the base |",
                   "|---:|---|---:|---:|---:|"]
@@ -127,6 +128,25 @@ def table(runs: list[dict], main: dict[str, dict[str, Interval]], report_rewards
                          f"{_fmt(main[r['evaluations'][0]]['overall'])} | "
                          f"{_fmt(main[GAIN + '_round_' + str(r['round'])]['overall'])} |")
     return "\n".join(lines) + "\n"
+
+
+def turns_table(runs: list[dict]) -> list[str]:
+    """Lines of a table per interleaved evaluation: per category the first image's score, the final
+    image's (the evaluation's score) and the share of samples that redrew, means over seeds."""
+    def mean(values: list[float | None]) -> str:
+        return _fmt(float(np.mean(values)) if None not in values else None)
+
+    lines = []
+    for key in [k for k in runs[0]["evaluations"] if "first_overall" in runs[0][k]]:
+        lines += ["", f"Interleaved generation, {label(key)} (scores are the final image's):", "",
+                  "| | first image | final image | redraw share |", "|---|---:|---:|---:|"]
+        for cat in runs[0][key]["categories"]:
+            entries = [r[key]["categories"][cat] for r in runs]
+            lines.append(f"| {cat} | {mean([e['first_score'] for e in entries])} | {mean([e['score'] for e in entries])} "
+                         f"| {mean([e['redraw_share'] for e in entries])} |")
+        lines.append(f"| **overall** | {mean([r[key]['first_overall'] for r in runs])} | "
+                     f"{mean([r[key]['overall'] for r in runs])} | {mean([r[key]['redraw_share'] for r in runs])} |")
+    return lines
 
 
 def before_after_grid(before: Path, after: Path, prompts: int = 8):
