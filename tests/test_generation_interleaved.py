@@ -214,3 +214,12 @@ def test_evaluation_scores_the_final_image_and_keeps_the_earlier_ones(micro_mode
     cat0 = summary["categories"]["cat0"]  # the redraw and the never-drawn row
     assert cat0["first_score"] == pytest.approx(redraw.turns.first_score / 2)
     assert cat0["score"] == pytest.approx(redraw.score / 2) and cat0["redraw_share"] == 0.5
+
+
+def test_a_row_that_ends_right_after_its_image_has_no_later_turn(micro_model):
+    spec = micro_model.spec
+    config = SamplingConfig(mode="interleaved", max_images=3, max_reasoning_tokens=5, cfg=3.0)
+    script = [[[spec.boi_id], [spec.eos_id]], [[spec.eos_id]]]  # EOI then EOS at once; EOS before any text
+    one, none = run(micro_model, config, PROMPTS[:2], script, [1, 2])
+    assert one.has_image and one.turns == [] and one.stop == "eos"  # trains as a single-image (format 1) sample
+    assert not none.has_image and none.reasoning_ids == [] and none.turns == []

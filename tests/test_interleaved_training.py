@@ -161,3 +161,14 @@ def test_single_image_batches_have_one_part_per_sample(module):
         assert all(e.parts is None for e in exs)
     padded = collate(exs, spec.pad_id)
     assert torch.equal(padded.sample_index, torch.arange(3)[:, None].expand_as(padded.input_ids))
+
+
+def test_an_empty_closing_turn_is_the_final_eos(module):
+    spec = module.spec
+    traj = trajectories(spec)[1]
+    closing = Trajectory(traj.prompt_id, 0, traj.prompt, traj.reasoning, traj.image_tokens,
+                         turns=[Turn("")], rewards={"image": {"strict@0": 0.2, "strict": 0.9}})
+    e, plain = build_example(closing, spec, "unified"), build_example(traj, spec, "unified")
+    assert e.input_ids == plain.input_ids and e.text_labels == plain.text_labels
+    eos = len(e.input_ids) - 1
+    assert e.parts == [(0, {"image/strict": 0.2}), (eos - 1, {"image/strict": 0.9})]  # the EOS label: turn 1

@@ -98,7 +98,7 @@ def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module):
     example = build_example(built[0], module.spec, "unified")  # 16 ids per image: janus-micro geometry
     assert sum(example.image_mask) == 32 and [r for _, r in example.parts] == [
         {"image/shapes_strict": 0.0, "text/shapes_plan": 0.5}, {"image/shapes_strict": 1.0, "text/shapes_plan": 0.5}]
-    with pytest.raises(ValueError, match="explain"):
+    with pytest.raises(TypeError, match="explain"):
         main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "o2"), "--judge", "shapes_plan"])
 
 

@@ -118,7 +118,7 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
     ids.append(spec.eos_id)
     text_target.append(spec.eos_id)
     image_target.append(IGNORE)
-    turn_of.append(turn_of[-1])
+    turn_of.append(len(traj.turns))  # the EOS ends the last turn (all of an empty closing one)
     if len(ids) > spec.max_seq_len:
         raise BadSample("too_long", f"{len(ids)} tokens > max_seq_len {spec.max_seq_len}")
 

@@ -156,7 +156,7 @@ class RowStates:
         for row in range(len(stops)):
             texts = [text_ids[row][text_turn[row] == k].tolist() for k in range(done[row] + 1)]
             drawn = [images[row, k * size:(k + 1) * size] for k in range(done[row])]
-            if stops[row] == STOP_IMAGE:  # ended right after its last image: no text turn after it
+            if len(texts) > max(len(drawn), 1) and not texts[-1]:  # no text after its last image: EOI, EOS
                 texts = texts[:-1]
             first = drawn[0] if drawn else np.zeros(0, dtype=np.int64)
             turns = [Turn(self.spec.decode_text(ids), drawn[k] if k < len(drawn) else np.zeros(0, dtype=np.int64))

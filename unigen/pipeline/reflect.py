@@ -57,7 +57,7 @@ def reflect(settings: ReflectSettings) -> Path:
     check_settings(out_dir / f"{s.prefix}-settings.json", {k: v for k, v in as_dict(s).items() if k != "output"})
     judge = REWARDS.build(s.judge)
     if not callable(getattr(judge, "explain", None)):
-        raise ValueError(f"judge {s.judge.value!r} has no explain(trajectories) method: it cannot say what is wrong")
+        raise TypeError(f"judge {s.judge.value!r} has no explain(trajectories) method: it cannot say what is wrong")
     model = None
     if s.decoder is not None:
         from unigen.checkpoints import load_unified  # here: only a decoder needs a model
