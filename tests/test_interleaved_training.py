@@ -172,3 +172,12 @@ def test_an_empty_closing_turn_is_the_final_eos(module):
     assert e.input_ids == plain.input_ids and e.text_labels == plain.text_labels
     eos = len(e.input_ids) - 1
     assert e.parts == [(0, {"image/strict": 0.2}), (eos - 1, {"image/strict": 0.9})]  # the EOS label: turn 1
+
+
+def test_online_reward_refuses_multi_image_batches(module):
+    from callbacks.online_reward import batch_trajectories
+
+    spec = module.spec
+    batch = collate([build_example(t, spec, "unified") for t in trajectories(spec)], spec.pad_id)
+    with pytest.raises(ValueError, match="multi-image"):
+        batch_trajectories(batch, module.net)
