@@ -44,10 +44,16 @@ def part_offsets(examples: list[Example]) -> list[int]:
 
 def part_index(example: Example, offset: int) -> np.ndarray:
     """(len,) the batch index of the weighted part each label position of ``example`` belongs to."""
-    if example.parts is None:
-        return np.full(len(example.input_ids), offset)
-    starts = np.array([start for start, _ in example.parts])
+    starts = np.array([start for start, _ in example.weighted_parts()])
     return offset + np.searchsorted(starts, np.arange(len(example.input_ids)), side="right") - 1
+
+
+def padded_part_index(examples: list[Example], length: int) -> torch.Tensor:
+    """(S, length) part index of every position of right-padded rows (padding: the row's last part)."""
+    if all(e.parts is None for e in examples):  # one part per sample: the row index
+        return torch.arange(len(examples))[:, None].expand(len(examples), length).clone()
+    return torch.from_numpy(np.array([np.pad(part_index(e, offset), (0, length - len(e.input_ids)), mode="edge")
+                                      for e, offset in zip(examples, part_offsets(examples))], dtype=np.int64))
 
 
 def pad_rows(examples: list[Example], pad_id: int) -> Rows:
@@ -67,8 +73,7 @@ def pad_rows(examples: list[Example], pad_id: int) -> Rows:
         image_labels=padded("image_labels", IGNORE, np.int64),
         attention_mask=attention_mask,
         position_ids=(attention_mask.cumsum(1) - 1).clamp(min=0),
-        sample_index=torch.from_numpy(np.array([np.pad(part_index(e, offset), (0, length - len(e.input_ids)), mode="edge")
-                                                for e, offset in zip(examples, part_offsets(examples))], dtype=np.int64)),
+        sample_index=padded_part_index(examples, length),
     )
 
 
@@ -119,9 +124,12 @@ def pack_rows(examples: list[Example], max_len: int, pad_id: int, pad_to_multipl
             text_labels[r, start:end] = torch.tensor(e.text_labels)
             image_labels[r, start:end] = torch.tensor(e.image_labels)
             position_ids[r, start:end] = torch.arange(lengths[i])
-            parts = torch.from_numpy(part_index(e, offsets[i]))
-            sample_index[r, start:end] = parts
-            sample_index[r, end:] = parts[-1]  # trailing padding belongs to the row's last part
+            if e.parts is None:
+                sample_index[r, start:] = offsets[i]  # trailing padding belongs to the row's last part
+            else:
+                parts = torch.from_numpy(part_index(e, offsets[i]))
+                sample_index[r, start:end] = parts
+                sample_index[r, end:] = parts[-1]
             start = end
         attention_mask[r, :start] = 1
         position_ids[r, start:] = torch.arange(width - start)
