@@ -100,6 +100,8 @@ def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module):
         {"image/shapes_strict": 0.0, "text/shapes_plan": 0.5}, {"image/shapes_strict": 1.0, "text/shapes_plan": 0.5}]
     with pytest.raises(TypeError, match="explain"):
         main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "o2"), "--judge", "shapes_plan"])
+    assert not (tmp_path / "o2" / "reflect-settings.json").exists()  # so the corrected rerun is not refused
+    main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "o2"), "--judge", "shapes_strict"])
 
 
 def test_score_rates_every_image_turn(tmp_path):

@@ -54,8 +54,7 @@ def reflect(settings: ReflectSettings) -> Path:
     shards = input_shards(s.input)
     out_dir = Path(s.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_settings(out_dir / f"{s.prefix}-settings.json", {k: v for k, v in as_dict(s).items() if k != "output"})
-    judge = REWARDS.build(s.judge)
+    judge = REWARDS.build(s.judge)  # judge and decoder first: a wrong one must not leave settings saved
     if not callable(getattr(judge, "explain", None)):
         raise TypeError(f"judge {s.judge.value!r} has no explain(trajectories) method: it cannot say what is wrong")
     model = None
@@ -63,6 +62,7 @@ def reflect(settings: ReflectSettings) -> Path:
         from unigen.checkpoints import load_unified  # here: only a decoder needs a model
 
         model = load_unified(s.decoder, option="decoder")
+    check_settings(out_dir / f"{s.prefix}-settings.json", {k: v for k, v in as_dict(s).items() if k != "output"})
 
     def explain(trajectories: list[Trajectory]) -> list[list[str] | None]:
         return judge.explain(trajectories if model is None else with_decoded_png(trajectories, model))
