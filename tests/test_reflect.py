@@ -64,7 +64,8 @@ def samples() -> list[Trajectory]:
 def test_builder_pairs_failing_with_accepted_samples_of_the_prompt():
     judge = ShapesImageReward()
     built, counts = build_reflections(samples(), Pairing(pairs_per_prompt=2), judge.explain)
-    assert counts == {"prompts": 3, "paired_prompts": 1, "no_accepted": 1, "no_failing": 1, "unexplained": 0}
+    assert counts == {"prompts": 3, "paired_prompts": 1, "no_rated": 0, "no_accepted": 1, "no_failing": 1,
+                      "unexplained": 0}
     assert [(t.key, t.generation["first"], t.generation["second"]) for t in built] == [
         ("p0_0", "p0_0", "p0_1"), ("p0_1", "p0_2", "p0_1")]
     first, second = samples()[0], samples()[1]
@@ -81,6 +82,18 @@ def test_builder_pairs_failing_with_accepted_samples_of_the_prompt():
     assert len(one) == 1
 
 
+def test_builder_counts_what_it_can_pair():
+    """Counts use the pairing's own filter: an unrated prompt is ``no_rated`` (not ``no_accepted``),
+    a rated multi-turn sample is not a usable accepted one."""
+    unrated = sample("p3", 0, GOOD, TWO)
+    two_turn = sample("p4", 1, GOOD, TWO, 1.0)
+    two_turn.turns = [Turn("again", two_turn.image_tokens)]
+    built, counts = build_reflections([unrated, sample("p4", 0, [GOOD[0]], TWO, 0.0), two_turn],
+                                      Pairing(), ShapesImageReward().explain)
+    assert built == [] and counts == {"prompts": 2, "paired_prompts": 0, "no_rated": 1, "no_accepted": 1,
+                                      "no_failing": 0, "unexplained": 0}
+
+
 def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module):
     write_shard(tmp_path / "scored", "scored", 0, samples()[:3])
     write_shard(tmp_path / "scored", "scored", 1, samples()[3:])
@@ -90,7 +103,7 @@ def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module):
     built = list(read_shard(out / "reflect-000000.tar"))
     assert len(built) == 2 and list(read_shard(out / "reflect-000001.tar")) == []
     summary = json.loads((out / "reflect-summary.json").read_text())
-    assert summary["total"] == {"no_accepted": 1, "no_failing": 1, "paired_prompts": 1, "prompts": 3,
+    assert summary["total"] == {"no_accepted": 1, "no_failing": 1, "no_rated": 0, "paired_prompts": 1, "prompts": 3,
                                 "trajectories": 2, "unexplained": 0}
     main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(out), "--judge", "shapes_strict",
           "--pairing.pairs_per_prompt", "2"])  # resume: nothing rewritten

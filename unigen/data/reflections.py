@@ -45,10 +45,14 @@ class Pairing:
         modality, _, name = self.reward.partition("/")
         return traj.rewards.get(modality, {}).get(name)
 
-    def pairs(self, samples: list[Trajectory]) -> list[tuple[Trajectory, Trajectory]]:
-        """(failing, accepted) pairs of one prompt's single-image samples."""
-        rated = [(t, self.value(t)) for t in sorted(samples, key=lambda t: t.sample_idx)
-                 if not t.turns and t.has_image and self.value(t) is not None]
+    def rated(self, samples: list[Trajectory]) -> list[tuple[Trajectory, float]]:
+        """The samples a pair may use, in sample order, with their reward: single-image, with an
+        image, rated by :attr:`reward`."""
+        return [(t, self.value(t)) for t in sorted(samples, key=lambda t: t.sample_idx)
+                if not t.turns and t.has_image and self.value(t) is not None]
+
+    def pairs(self, rated: list[tuple[Trajectory, float]]) -> list[tuple[Trajectory, Trajectory]]:
+        """(failing, accepted) pairs of one prompt's :meth:`rated` samples."""
         failing = [t for t, r in rated if r < self.accept]
         accepted = [t for t, r in rated if r >= self.accept]
         if not accepted:
@@ -76,13 +80,14 @@ def reflect_and_redraw(first: Trajectory, second: Trajectory, findings: list[str
 
 def build_reflections(samples: list[Trajectory], pairing: Pairing, explain: Explain) -> tuple[list[Trajectory], dict[str, int]]:
     """Reflect-and-redraw trajectories from scored samples (any order; grouped by prompt id) and
-    counts: ``prompts``, ``paired_prompts``, ``no_accepted`` / ``no_failing`` (prompts without
-    one), ``unexplained`` (pairs dropped: the judge could not say what is wrong)."""
+    counts: ``prompts``, ``paired_prompts``, ``no_rated`` (prompts without a usable sample:
+    :meth:`Pairing.rated`), ``no_accepted`` / ``no_failing`` (prompts with rated samples but none
+    accepted / failing), ``unexplained`` (pairs dropped: the judge could not say what is wrong)."""
     groups: dict[str, list[Trajectory]] = {}
     for traj in samples:
         groups.setdefault(traj.prompt_id, []).append(traj)
-    pairs = {pid: pairing.pairs(group) for pid, group in groups.items()}
-    flat = [pair for found in pairs.values() for pair in found]
+    rated = {pid: pairing.rated(group) for pid, group in groups.items()}
+    flat = [pair for found in rated.values() for pair in pairing.pairs(found)]
     findings = explain([first for first, _ in flat]) if flat else []
     out, unexplained, counter = [], 0, {}
     for (first, second), said in zip(flat, findings):
@@ -91,11 +96,12 @@ def build_reflections(samples: list[Trajectory], pairing: Pairing, explain: Expl
             continue
         counter[first.prompt_id] = counter.get(first.prompt_id, -1) + 1
         out.append(reflect_and_redraw(first, second, said, counter[first.prompt_id]))
-    rated = {pid: [pairing.value(t) for t in group if pairing.value(t) is not None] for pid, group in groups.items()}
+    values = [[r for _, r in found] for found in rated.values()]
     return out, {
         "prompts": len(groups),
         "paired_prompts": len(counter),
-        "no_accepted": sum(all(r < pairing.accept for r in rs) for rs in rated.values()),
-        "no_failing": sum(bool(rs) and all(r >= pairing.accept for r in rs) for rs in rated.values()),
+        "no_rated": sum(not rs for rs in values),
+        "no_accepted": sum(bool(rs) and all(r < pairing.accept for r in rs) for rs in values),
+        "no_failing": sum(bool(rs) and all(r >= pairing.accept for r in rs) for rs in values),
         "unexplained": unexplained,
     }
