@@ -94,7 +94,7 @@ def test_builder_counts_what_it_can_pair():
                                       "no_failing": 0, "unexplained": 0}
 
 
-def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module):
+def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module, monkeypatch):
     write_shard(tmp_path / "scored", "scored", 0, samples()[:3])
     write_shard(tmp_path / "scored", "scored", 1, samples()[3:])
     main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "out"),
@@ -105,9 +105,12 @@ def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module):
     summary = json.loads((out / "reflect-summary.json").read_text())
     assert summary["total"] == {"no_accepted": 1, "no_failing": 1, "no_rated": 0, "paired_prompts": 1, "prompts": 3,
                                 "trajectories": 2, "unexplained": 0}
+    written = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    monkeypatch.setattr(ShapesImageReward, "explain", lambda self, trajs: pytest.fail("resume re-explained a shard"))
     main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(out), "--judge", "shapes_strict",
-          "--pairing.pairs_per_prompt", "2"])  # resume: nothing rewritten
-    assert len(list(read_shard(out / "reflect-000000.tar"))) == 2
+          "--pairing.pairs_per_prompt", "2"])  # resume: nothing rebuilt, nothing rewritten
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == written
+    monkeypatch.undo()
     example = build_example(built[0], module.spec, "unified")  # 16 ids per image: janus-micro geometry
     assert sum(example.image_mask) == 32 and [r for _, r in example.parts] == [
         {"image/shapes_strict": 0.0, "text/shapes_plan": 0.5}, {"image/shapes_strict": 1.0, "text/shapes_plan": 0.5}]
@@ -115,6 +118,30 @@ def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module):
         main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "o2"), "--judge", "shapes_plan"])
     assert not (tmp_path / "o2" / "reflect-settings.json").exists()  # so the corrected rerun is not refused
     main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "o2"), "--judge", "shapes_strict"])
+
+
+def test_reflect_killed_after_a_shard_keeps_its_counts(tmp_path, monkeypatch):
+    """A kill right after a shard is written (before the summary) loses none of its counts."""
+    import unigen.pipeline.reflect as stage
+
+    write_shard(tmp_path / "scored", "scored", 0, samples()[:3])
+    write_shard(tmp_path / "scored", "scored", 1, samples()[3:])
+    argv = ["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "out"), "--judge", "shapes_strict"]
+    real = stage.write_shard
+
+    def killed_after_writing(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stage, "write_shard", killed_after_writing)
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    monkeypatch.undo()
+    main(argv)
+    summary = json.loads((tmp_path / "out" / "reflect-summary.json").read_text())
+    assert summary["total"] == {"no_accepted": 1, "no_failing": 1, "no_rated": 0, "paired_prompts": 1, "prompts": 3,
+                                "trajectories": 1, "unexplained": 0}
+    assert sorted(summary["shards"]) == ["reflect-000000.tar", "reflect-000001.tar"]
 
 
 def test_score_rates_every_image_turn(tmp_path):

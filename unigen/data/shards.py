@@ -8,7 +8,8 @@ Format version 2 (written only for a trajectory with later turns) adds, for each
 ``turn<k>.png``, and ``turns`` (their number) in ``json``. Readers accept both versions.
 
 Shards are ``<prefix>-%06d.tar`` in one folder. Each is written to a temporary name and renamed
-when complete, then recorded in ``<prefix>-index.json`` (shard file -> sample count), itself
+when complete, then recorded in ``<prefix>-index.json`` (shard file -> sample count; optional
+per-shard ``skipped`` and ``counts``), itself
 replaced atomically; a restarted job skips the shards listed there and never sees a half shard.
 """
 
@@ -158,14 +159,16 @@ def from_sample(sample: dict[str, Any]) -> Trajectory:
 
 
 def read_index(out_dir: str | Path, prefix: str) -> dict[str, Any]:
-    """The shard index of ``out_dir``: ``shards`` (file name -> sample count) and ``skipped``
-    (file name -> {reason: count} of input samples a shard-to-shard stage dropped); empty when absent."""
+    """The shard index of ``out_dir``: ``shards`` (file name -> sample count), ``skipped`` (file
+    name -> {reason: count} of input samples a shard-to-shard stage dropped) and ``counts`` (file
+    name -> a stage's own {name: count} for that shard); empty when absent."""
     path = index_path(out_dir, prefix)
     if not path.exists():
-        return {"shards": {}, "skipped": {}}
+        return {"shards": {}, "skipped": {}, "counts": {}}
     try:
         index = json.loads(path.read_text())
-        return {"shards": dict(index["shards"]), "skipped": dict(index.get("skipped", {}))}
+        return {"shards": dict(index["shards"]), "skipped": dict(index.get("skipped", {})),
+                "counts": dict(index.get("counts", {}))}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise ValueError(f"shard index '{path}' is unreadable: {err!r}") from None
 
@@ -176,9 +179,10 @@ def finished_shards(out_dir: str | Path, prefix: str) -> dict[str, int]:
 
 
 def write_shard(out_dir: str | Path, prefix: str, index: int, trajectories: list[Trajectory],
-                skipped: dict[str, int] | None = None) -> Path:
+                skipped: dict[str, int] | None = None, counts: dict[str, int] | None = None) -> Path:
     """Write one complete shard atomically and record it in the index (with the ``skipped``
-    {reason: count} of the input it was made from, if any). Returns its path."""
+    {reason: count} of the input it was made from and the stage's own ``counts`` for it, if any:
+    recorded in the same write as the shard, so they are never lost to a kill). Returns its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     final = out / shard_name(prefix, index)
@@ -189,12 +193,12 @@ def write_shard(out_dir: str | Path, prefix: str, index: int, trajectories: list
     os.replace(tmp, final)
     current = read_index(out, prefix)
     current["shards"][final.name] = len(trajectories)
-    current["skipped"].pop(final.name, None)
-    if skipped:
-        current["skipped"][final.name] = dict(sorted(skipped.items()))
+    for field, value in (("skipped", skipped), ("counts", counts)):
+        current[field].pop(final.name, None)
+        if value:
+            current[field][final.name] = dict(sorted(value.items()))
     payload: dict[str, Any] = {"format_version": INDEX_VERSION, "shards": dict(sorted(current["shards"].items()))}
-    if current["skipped"]:
-        payload["skipped"] = dict(sorted(current["skipped"].items()))
+    payload.update({field: dict(sorted(current[field].items())) for field in ("skipped", "counts") if current[field]})
     atomic_write_bytes(index_path(out, prefix), json.dumps(payload, indent=1).encode())
     return final
 

@@ -1,7 +1,8 @@
 """The reflect stage: scored single-image shards -> two-turn reflect-and-redraw shards.
 
 One output shard per input shard (same number; ``generate`` puts all K samples of a prompt in one
-shard), written atomically, recorded in the index and skipped on a restart. Every pair's first
+shard), written atomically, recorded in the index with its counts and skipped on a restart;
+``<prefix>-summary.json`` is rebuilt from the index at the end of every run. Every pair's first
 image is explained by the ``judge`` (any reward with ``explain``, docs/rewards.md); the builder
 is ``unigen.data.reflections``.
 """
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from unigen.data.reader import check_policy
 from unigen.data.reflections import Pairing, build_reflections
-from unigen.data.shards import finished_shards, shard_name, write_shard
+from unigen.data.shards import finished_shards, read_index, shard_name, write_shard
 from unigen.data.trajectory import Trajectory
 from unigen.files import atomic_write_text
 from unigen.pipeline.stage import as_dict, check_settings
@@ -67,18 +68,18 @@ def reflect(settings: ReflectSettings) -> Path:
     def explain(trajectories: list[Trajectory]) -> list[list[str] | None]:
         return judge.explain(trajectories if model is None else with_decoded_png(trajectories, model))
     done = finished_shards(out_dir, s.prefix)
-    summary_path = out_dir / f"{s.prefix}-summary.json"
-    per_shard = json.loads(summary_path.read_text())["shards"] if summary_path.exists() else {}
     for shard in tqdm(shards, desc="reflect", unit="shard"):
         number = int(SHARD_NUMBER.search(shard.name).group(1))
         if shard_name(s.prefix, number) in done:
             continue
         samples, skipped = read_input(shard, s.on_bad_sample)
         built, counts = build_reflections(samples, s.pairing, explain)
-        write_shard(out_dir, s.prefix, number, built, skipped)
-        per_shard[shard_name(s.prefix, number)] = {**counts, "trajectories": len(built)}
-        totals = {k: sum(c[k] for c in per_shard.values()) for k in sorted(per_shard[shard_name(s.prefix, number)])}
-        atomic_write_text(summary_path, json.dumps({"total": totals, "shards": per_shard}, indent=1))
-    total = json.loads(summary_path.read_text())["total"] if summary_path.exists() else {}
+        write_shard(out_dir, s.prefix, number, built, skipped, {**counts, "trajectories": len(built)})
+    names = {shard_name(s.prefix, int(SHARD_NUMBER.search(p.name).group(1))) for p in shards}
+    per_shard = {name: c for name, c in read_index(out_dir, s.prefix)["counts"].items() if name in names}
+    total = {k: sum(c.get(k, 0) for c in per_shard.values()) for k in sorted({k for c in per_shard.values() for k in c})}
+    summary_path, text = out_dir / f"{s.prefix}-summary.json", json.dumps({"total": total, "shards": per_shard}, indent=1)
+    if not summary_path.exists() or summary_path.read_text() != text:  # a finished output is left untouched
+        atomic_write_text(summary_path, text)
     print("reflect: " + ", ".join(f"{k} {v}" for k, v in total.items()))
     return out_dir
