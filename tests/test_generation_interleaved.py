@@ -209,6 +209,7 @@ def test_evaluation_scores_the_final_image_and_keeps_the_earlier_ones(micro_mode
     assert redraw.turns.first_score != redraw.score
     assert not stopped.turns.earlier and stopped.turns.first_score == stopped.score and stopped.png is not None
     assert never.failure == "no_image" and never.score == 0.0  # a failure scores 0
+    assert [s.turns.images for s in (redraw, stopped, never)] == [2, 1, 0]
     summary = summarize(sample_rows(records, groups), "categories")
     assert summary["scored_image"] == "final" and summary["redraw_share"] == pytest.approx(1 / 3)
     cat0 = summary["categories"]["cat0"]  # the redraw and the never-drawn row

@@ -25,6 +25,8 @@ FAILURES = ("no_image", "prompt_too_long")
 class TurnOutputs:
     """An interleaved sample's turns before its final image (its record's ``turns``)."""
 
+    images: int
+    """Images the sample drew (0: none, 1: no redraw)."""
     earlier: list[bytes | None]
     """PNGs of the images before the final one (written to ``records/turns/``)."""
     first_score: float | None
@@ -33,7 +35,7 @@ class TurnOutputs:
     """The text of each turn after the first image."""
 
     def record(self, files: list[str]) -> dict[str, Any]:
-        return {"images": len(self.earlier) + 1, "redrew": bool(self.earlier), "first_score": self.first_score,
+        return {"images": self.images, "redrew": self.images > 1, "first_score": self.first_score,
                 "reflections": self.reflections, "files": files}
 
 

@@ -58,7 +58,7 @@ def draw_and_score(model: UnifiedModel, records: list[PromptRecord], samples_per
                               int(gen.get("reasoning_tokens", 0)), gen.get("seed"), str(gen.get("stop", "")),
                               None if final.png is not None else "no_image")
         if config.mode == "interleaved":
-            sample.turns = TurnOutputs([t.png for t in turns[:-1]], first_scores.get(i, score),
+            sample.turns = TurnOutputs(traj.num_images, [t.png for t in turns[:-1]], first_scores.get(i, score),
                                        [t.text for t in traj.turns])
         by_prompt[traj.prompt_id].append((traj.sample_idx, sample))
     return [[s for _, s in sorted(by_prompt[r.id], key=lambda x: x[0])] for r in records]
