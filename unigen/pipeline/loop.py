@@ -79,6 +79,9 @@ class LoopSettings:
     report_rewards: dict[str, Spec] = field(default_factory=dict)
     """Further rewards the report applies to every evaluation's images, as extra columns (e.g. a
     lenient judge beside a strict ``evaluate.reward``)."""
+    compare_with: str | None = None
+    """Another finished loop's ``out`` folder (same seeds and benchmark, e.g. single-pass post-training
+    at the same sample budget): the report adds the paired difference of the two method results."""
 
 
 def run_seed(s: LoopSettings, seed: int) -> dict:
@@ -165,5 +168,5 @@ def loop(settings: LoopSettings) -> Path:
 
     Returns ``<out>/results.json``; the table over seeds is printed and in ``<out>/report.md``."""
     runs = [run_seed(settings, seed) for seed in settings.seeds]
-    write_seed_table(Path(settings.out), runs, settings.report_rewards)
+    write_seed_table(Path(settings.out), runs, settings.report_rewards, settings.compare_with)
     return Path(settings.out) / "results.json"

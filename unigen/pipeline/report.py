@@ -52,11 +52,10 @@ def folder_scores(folder: str | Path, reward: tuple[str, Spec] | None = None) ->
     its own reward's (the records), or ``reward = (name, spec)`` applied to its images as the evaluate
     stage scores them (a failed sample scores 0; cached as ``report-<name>.json``). Re-scoring needs
     one image per sample and the prompt's ``metadata.jsonl`` line (GenEval's layout)."""
+    if reward is None:
+        return record_scores(folder)
     records = read_records(folder)
     categories = [records[i]["category"] for i in sorted(records)]
-    if reward is None:
-        rows = [[np.nan if s["score"] is None else s["score"] for s in records[i]["samples"]] for i in sorted(records)]
-        return categories, np.array(rows, dtype=float)
     name, spec = reward
     cache = Path(folder) / f"report-{name}.json"
     if not cache.exists():
@@ -78,6 +77,20 @@ def folder_scores(folder: str | Path, reward: tuple[str, Spec] | None = None) ->
         grid = np.array([np.nan if v is None else v for v in values], dtype=float).reshape(shape)
         atomic_write_text(cache, json.dumps(grid.tolist()))
     return categories, np.array(json.loads(cache.read_text()), dtype=float)
+
+
+def record_scores(folder: str | Path, first: bool = False) -> tuple[list[str], np.ndarray]:
+    """(category per prompt, (prompts, samples) scores, NaN where unscored) from an evaluation
+    folder's records: each sample's score (its final image's), or with ``first`` its first image's
+    (``turns.first_score`` of an interleaved sample; its score when it has no turns)."""
+    records = read_records(folder)
+
+    def value(sample: dict) -> float:
+        v = sample["turns"]["first_score"] if first and "turns" in sample else sample["score"]
+        return np.nan if v is None else v
+
+    return ([records[i]["category"] for i in sorted(records)],
+            np.array([[value(s) for s in records[i]["samples"]] for i in sorted(records)], dtype=float))
 
 
 def intervals(runs: list[dict], reward: tuple[str, Spec] | None = None) -> dict[str, dict[str, Interval]]:
@@ -131,21 +144,49 @@ def table(runs: list[dict], main: dict[str, dict[str, Interval]], report_rewards
 
 
 def turns_table(runs: list[dict]) -> list[str]:
-    """Lines of a table per interleaved evaluation: per category the first image's score, the final
-    image's (the evaluation's score) and the share of samples that redrew, means over seeds."""
-    def mean(values: list[float | None]) -> str:
-        return _fmt(float(np.mean(values)) if None not in values else None)
-
+    """Lines of a table per interleaved evaluation: per category and overall the first image's
+    score, the final image's (the evaluation's score) and final minus first, each with its paired
+    bootstrap 95% interval over seeds, prompts and samples (per sample: score minus first score),
+    and the share of samples that redrew (mean over seeds)."""
     lines = []
     for key in [k for k in runs[0]["evaluations"] if "first_overall" in runs[0][k]]:
-        lines += ["", f"Interleaved generation, {label(key)} (scores are the final image's):", "",
-                  "| | first image | final image | redraw share |", "|---|---:|---:|---:|"]
-        for cat in runs[0][key]["categories"]:
-            entries = [r[key]["categories"][cat] for r in runs]
-            lines.append(f"| {cat} | {mean([e['first_score'] for e in entries])} | {mean([e['score'] for e in entries])} "
-                         f"| {mean([e['redraw_share'] for e in entries])} |")
-        lines.append(f"| **overall** | {mean([r[key]['first_overall'] for r in runs])} | "
-                     f"{mean([r[key]['overall'] for r in runs])} | {mean([r[key]['redraw_share'] for r in runs])} |")
+        categories = record_scores(runs[0]["folders"][key])[0]
+        stages = {name: np.stack([record_scores(r["folders"][key], first=name == "first")[1] for r in runs])
+                  for name in ("first", "final")}
+        found = paired_bootstrap(stages, categories, differences={"redraw_gain": ("final", "first")})
+        lines += ["", f"Interleaved generation, {label(key)} (scores are the final image's; paired bootstrap 95% "
+                  "intervals over seeds, prompts and samples):", "",
+                  "| | first image | final image | final - first | redraw share |", "|---|---:|---:|---:|---:|"]
+        for cat in found["final"]:
+            shares = [r[key]["redraw_share"] if cat == "overall" else r[key]["categories"][cat]["redraw_share"]
+                      for r in runs]
+            lines.append(f"| {'**overall**' if cat == 'overall' else cat} | {_fmt(found['first'][cat])} | "
+                         f"{_fmt(found['final'][cat])} | {_fmt(found['redraw_gain'][cat])} | "
+                         f"{_fmt(float(np.mean(shares)))} |")
+    return lines
+
+
+def comparison_table(runs: list[dict], other: list[dict]) -> list[str]:
+    """Lines comparing this loop's method result (its last round's first post mode, e.g. the
+    interleaved model's final image) with another loop's (e.g. single-pass post-training at the same
+    sample budget), paired over the seeds both ran and the shared evaluation prompts."""
+    mine, theirs = runs[0]["rounds"][-1]["evaluations"][0], other[0]["rounds"][-1]["evaluations"][0]
+    by_seed = {r["seed"]: r for r in other}
+    missing = [r["seed"] for r in runs if r["seed"] not in by_seed]
+    if missing:
+        raise ValueError(f"compare_with: seeds {missing} are not in the other run (it has {sorted(by_seed)})")
+    scored = {name: [record_scores(r["folders"][key]) for r in rs] for name, key, rs in
+              (("this", mine, runs), ("other", theirs, [by_seed[r["seed"]] for r in runs]))}
+    categories = scored["this"][0][0]
+    if any(c != categories for runs_scores in scored.values() for c, _ in runs_scores):
+        raise ValueError("compare_with: the two runs' evaluations have different prompts")
+    found = paired_bootstrap({name: np.stack([v for _, v in values]) for name, values in scored.items()},
+                             categories, differences={"difference": ("this", "other")})
+    lines = ["", f"Compared with the other run ({label(theirs)}), paired bootstrap 95% intervals:", "",
+             f"| | this run ({label(mine)}) | other run ({label(theirs)}) | this - other |", "|---|---:|---:|---:|"]
+    for cat in found["this"]:
+        lines.append(f"| {'**overall**' if cat == 'overall' else cat} | {_fmt(found['this'][cat])} | "
+                     f"{_fmt(found['other'][cat])} | {_fmt(found['difference'][cat])} |")
     return lines
 
 
@@ -177,10 +218,16 @@ def write_report(run_dir: Path, results: dict, report_rewards: dict[str, Spec] |
         writer.add_image("loop/before_after", np.asarray(grid), 0, dataformats="HWC")
 
 
-def write_seed_table(out: Path, runs: list[dict], report_rewards: dict[str, Spec] | None = None) -> dict:
-    """``report.md`` + ``results.json`` over all seeds (the intervals resample seeds too); prints the table."""
+def write_seed_table(out: Path, runs: list[dict], report_rewards: dict[str, Spec] | None = None,
+                     compare_with: str | None = None) -> dict:
+    """``report.md`` + ``results.json`` over all seeds (the intervals resample seeds too); prints the
+    table. ``compare_with``: another loop's output folder (its ``results.json``), compared with this
+    one by :func:`comparison_table`."""
     main = intervals(runs)
     text = table(runs, main, report_rewards)
+    if compare_with is not None:
+        text += "\n".join(comparison_table(runs, json.loads((Path(compare_with) / "results.json").read_text())["runs"]))
+        text += "\n"
     seeds = [r["seed"] for r in runs]
     print(f"\nLoop over seeds {seeds} (paired bootstrap 95% intervals):\n\n{text}")
     atomic_write_text(out / "report.md", f"# Loop, seeds {seeds}\n\n" + text)
