@@ -102,11 +102,11 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
     # Per position: the id, its target as a text / image id (or IGNORE) and the turn it belongs to.
     ids, text_target, image_target = list(prompt), [IGNORE] * len(prompt), [IGNORE] * len(prompt)
     turn_of: list[int] = [0] * len(prompt)
-    for turn, (text, tokens) in enumerate([(traj.reasoning, traj.image_tokens)] + [(t.text, t.image_tokens) for t in traj.turns]):
-        reasoning = spec.encode_text(text) if mode != "direct" else []
+    for turn, step in enumerate(traj.all_turns()):
+        reasoning = spec.encode_text(step.text) if mode != "direct" else []
         segment, targets = list(reasoning), list(reasoning)
-        if len(tokens):
-            image = checked_image(tokens, spec)
+        if step.has_image:
+            image = checked_image(step.image_tokens, spec)
             segment += [spec.boi_id] + image + [spec.eoi_id]
             targets += [switch_target] + [IGNORE] * len(image) + [spec.eoi_id]
             image_target += [IGNORE] * (len(reasoning) + 1) + image + [IGNORE]

@@ -61,23 +61,12 @@ class Turn:
 
 
 @dataclass
-class Segment:
-    """One element of :attr:`Trajectory.segments`: a text or an image, in sequence order."""
-
-    kind: str
-    """``text`` | ``image``."""
-    text: str = ""
-    image_tokens: np.ndarray = field(default_factory=no_image)
-    png: bytes | None = None
-
-
-@dataclass
 class Trajectory:
     """A prompt, the model's reasoning, its image ids, any later reflect-and-redraw turns, and
     everything known about them.
 
     The first turn is ``reasoning`` + ``image_tokens`` (+ ``png``), as in format version 1; an
-    interleaved trajectory continues with :attr:`turns`. :attr:`segments` is the whole ordered
+    interleaved trajectory continues with :attr:`turns`. :meth:`all_turns` is the whole ordered
     list (text, image, text, image, ...).
     """
 
@@ -115,18 +104,13 @@ class Trajectory:
 
     @property
     def num_images(self) -> int:
-        return int(self.has_image) + sum(turn.has_image for turn in self.turns)
+        """Images drawn over all turns (0: none)."""
+        return sum(turn.has_image for turn in self.all_turns())
 
-    @property
-    def segments(self) -> list[Segment]:
-        """The ordered text and image segments after the prompt (empty images left out)."""
-        out = []
-        for text, tokens, png in [(self.reasoning, self.image_tokens, self.png)] + [
-                (t.text, t.image_tokens, t.png) for t in self.turns]:
-            out.append(Segment("text", text=text))
-            if len(tokens):
-                out.append(Segment("image", image_tokens=tokens, png=png))
-        return out
+    def all_turns(self) -> list[Turn]:
+        """Every turn in sequence order: the first (``reasoning``, ``image_tokens``, ``png``), then
+        :attr:`turns` (text, then an image, or none on the last)."""
+        return [Turn(self.reasoning, self.image_tokens, self.png), *self.turns]
 
     def image_turns(self) -> list[Trajectory]:
         """One single-image view per image turn, in order (the trajectory itself when it has no
@@ -134,13 +118,7 @@ class Trajectory:
         (:func:`rewards_of_turn`); what a reward scores for that turn."""
         if not self.turns:
             return [self]
-        drawn = [(self.reasoning, self.image_tokens, self.png)] + [(t.text, t.image_tokens, t.png) for t in self.turns
-                                                                  if t.has_image]
-        return [replace(self, reasoning=text, image_tokens=tokens, png=png, turns=[],
+        drawn = [turn for turn in self.all_turns() if turn.has_image]
+        return [replace(self, reasoning=turn.text, image_tokens=turn.image_tokens, png=turn.png, turns=[],
                         rewards=rewards_of_turn(self.rewards, k, k == len(drawn) - 1))
-                for k, (text, tokens, png) in enumerate(drawn)]
-
-    def final_image(self) -> tuple[np.ndarray, bytes | None]:
-        """Ids and PNG of the last image drawn (empty ids when none was)."""
-        images = [s for s in self.segments if s.kind == "image"]
-        return (images[-1].image_tokens, images[-1].png) if images else (no_image(), None)
+                for k, turn in enumerate(drawn)]
