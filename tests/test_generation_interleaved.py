@@ -161,20 +161,37 @@ def test_rollouts_keep_every_image_with_its_png(micro_model, tmp_path):
     assert back[0].generation["max_images"] == 2 and back[0].generation["stop"] == "image"
 
 
-def test_run_generate_interleaved(tmp_path):
+def test_run_generate_interleaved(tmp_path, monkeypatch):
+    """``run.py generate`` in interleaved mode through the command line, the janus-micro model's text
+    head scripted: row 0 redraws, the others stop after one image; every image is written with its PNG."""
+    import unigen.pipeline.generate as stage
     from unigen.cli import main
+    from unigen.checkpoints import load_unified
     from unigen.data.prompts import PromptRecord, write_prompts
     from unigen.data.reader import read_shard
 
+    hooks = []
+
+    def scripted(*args, **kwargs):
+        model = load_unified(*args, **kwargs)
+        script, _ = scripts(model.spec)
+        hooks.append(TurnScript(model, [script[0]] + [script[1]] * 5, script[0][0][0]))
+        return model
+
+    monkeypatch.setattr(stage, "load_unified", scripted)
     write_prompts(tmp_path / "p.jsonl", [PromptRecord(f"p{i}", f"prompt {i}") for i in range(3)])
-    main(["generate", "--prompts", f"[{tmp_path / 'p.jsonl'}]", "--out_dir", str(tmp_path / "out"), "--model",
-          "janus-micro", "--samples_per_prompt", "2", "--sampling.mode", "interleaved", "--sampling.max_images", "3",
-          "--sampling.max_reasoning_tokens", "3", "--sampling.greedy", "true"])
+    try:
+        main(["generate", "--prompts", f"[{tmp_path / 'p.jsonl'}]", "--out_dir", str(tmp_path / "out"), "--model",
+              "janus-micro", "--samples_per_prompt", "2", "--sampling.mode", "interleaved", "--sampling.max_images",
+              "3", "--sampling.max_reasoning_tokens", "3", "--sampling.greedy", "true"])
+    finally:
+        for hook in hooks:
+            hook.remove()
     trajs = list(read_shard(tmp_path / "out" / "traj-000000.tar"))
     assert len(trajs) == 6 and all(t.mode == "interleaved" and t.generation["max_images"] == 3 for t in trajs)
-    for t in trajs:  # whatever the random model chose, every image it drew has its PNG
-        assert all(s.png is not None for s in t.segments if s.kind == "image")
-        assert t.num_images <= 3
+    assert sorted(t.num_images for t in trajs) == [1, 1, 1, 1, 1, 2]
+    for t in trajs:
+        assert all(turn.png is not None for turn in t.all_turns() if turn.has_image)
 
 
 class Brightness:
