@@ -159,7 +159,7 @@ def test_single_image_batches_have_one_part_per_sample(module):
     for pack in (None, 512):
         batch = collate(exs, spec.pad_id, pack_length=pack)
         assert batch.turns == [0, 0, 0] and batch.num_samples == 3
-        assert all(e.parts is None for e in exs)
+        assert all(len(e.parts) == 1 for e in exs)
     padded = collate(exs, spec.pad_id)
     assert torch.equal(padded.sample_index, torch.arange(3)[:, None].expand_as(padded.input_ids))
 

@@ -2,7 +2,7 @@
 
 A batch holds rows of tokens (R, T) and per-part fields (S,). A *part* is the unit a loss weight
 applies to: a whole sample, or, for a multi-image (interleaved) sample, one of its image turns
-(``Example.weighted_parts``; turn 0 = reasoning + first image, turn k = reflection k + redraw k,
+(``Example.parts``; turn 0 = reasoning + first image, turn k = reflection k + redraw k,
 the final EOS with the last turn). Single-image data has one part per sample, so S = samples.
 Padded, each sample has its own row; packed (``unigen.data.packing``), several samples share a
 row. ``sample_index`` maps each token to its part, so the loss heads and the per-part weights work
@@ -131,7 +131,7 @@ def collate(examples: list[Example], pad_id: int, pack_length: int | None = None
     if not examples:
         raise ValueError("collate() needs at least one example")
     rows: Rows = pad_rows(examples, pad_id) if pack_length is None else pack_rows(examples, pack_length, pad_id)
-    parts = [(e, turn, rewards) for e in examples for turn, (_, rewards) in enumerate(e.weighted_parts())]
+    parts = [(e, turn, rewards) for e in examples for turn, (_, rewards) in enumerate(e.parts)]
     n = len(parts)
     names = sorted({name for _, _, rewards in parts for name in rewards})
     return Batch(

@@ -8,7 +8,7 @@ FlashAttention kernel when the packed rows are flattened into one (see
 restarting at 0): causal attention means it never influences a real token, and its labels are ignored.
 
 Labels are aligned with positions and ``sample_index`` maps each token to its weighted part (a
-sample, or one image turn of a multi-image sample: :meth:`Example.weighted_parts`), so the loss
+sample, or one image turn of a multi-image sample: :meth:`Example.parts`), so the loss
 heads and per-part weights work on packed batches unchanged. ``unigen.data.batch.collate`` turns
 these rows into a :class:`~unigen.data.batch.Batch`.
 """
@@ -38,19 +38,19 @@ class Rows(NamedTuple):
 
 def part_offsets(examples: list[Example]) -> list[int]:
     """Index of each example's first weighted part in the batch (parts are numbered in example order)."""
-    counts = [len(e.weighted_parts()) for e in examples]
+    counts = [len(e.parts) for e in examples]
     return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
 
 
 def part_index(example: Example, offset: int) -> np.ndarray:
     """(len,) the batch index of the weighted part each label position of ``example`` belongs to."""
-    starts = np.array([start for start, _ in example.weighted_parts()])
+    starts = np.array([start for start, _ in example.parts])
     return offset + np.searchsorted(starts, np.arange(len(example.input_ids)), side="right") - 1
 
 
 def padded_part_index(examples: list[Example], length: int) -> torch.Tensor:
     """(S, length) part index of every position of right-padded rows (padding: the row's last part)."""
-    if all(e.parts is None for e in examples):  # one part per sample: the row index
+    if all(len(e.parts) == 1 for e in examples):  # one part per sample: the row index
         return torch.arange(len(examples))[:, None].expand(len(examples), length).clone()
     return torch.from_numpy(np.array([np.pad(part_index(e, offset), (0, length - len(e.input_ids)), mode="edge")
                                       for e, offset in zip(examples, part_offsets(examples))], dtype=np.int64))
@@ -124,7 +124,7 @@ def pack_rows(examples: list[Example], max_len: int, pad_id: int, pad_to_multipl
             text_labels[r, start:end] = torch.tensor(e.text_labels)
             image_labels[r, start:end] = torch.tensor(e.image_labels)
             position_ids[r, start:end] = torch.arange(lengths[i])
-            if e.parts is None:
+            if len(e.parts) == 1:
                 sample_index[r, start:] = offsets[i]  # trailing padding belongs to the row's last part
             else:
                 parts = torch.from_numpy(part_index(e, offsets[i]))

@@ -41,15 +41,9 @@ class Example:
     image_labels: list[int]
     key: str
     prompt_id: str
-    rewards: dict[str, float]
-    """"<modality>/<reward name>" -> value (of the last part when there are several)."""
-    parts: list[tuple[int, dict[str, float]]] | None = None
-    """A multi-image trajectory's weighted parts, one per image turn: (first label position, rewards).
-    None: the whole sequence is one part with ``rewards``."""
-
-    def weighted_parts(self) -> list[tuple[int, dict[str, float]]]:
-        """(first label position, rewards) of each part: the loss of part k's labels is weighted by its rewards."""
-        return self.parts if self.parts is not None else [(0, self.rewards)]
+    parts: list[tuple[int, dict[str, float]]]
+    """The weighted parts, one per image turn (one for a single-image trajectory): (first label
+    position, "<modality>/<reward name>" -> value); the loss of part k's labels is weighted by its rewards."""
 
 
 def unconditional(ids: torch.Tensor, spec: TokenSpec) -> torch.Tensor:
@@ -131,6 +125,6 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
     # labels[t] is the target at t + 1 (labels aligned with positions), so is the part that weights it
     turns = len(traj.turns) + 1
     rewards = [turn_rewards(traj.rewards, k, k == turns - 1) for k in range(turns)]
-    parts = None if turns == 1 else [(max(turn_of.index(k) - 1, 0), rewards[k]) for k in range(turns)]
+    parts = [(max(turn_of.index(k) - 1, 0), rewards[k]) for k in range(turns)]
     return Example(ids, image_mask, text_target[1:] + [IGNORE], image_target[1:] + [IGNORE], traj.key,
-                   traj.prompt_id, rewards[-1], parts)
+                   traj.prompt_id, parts)
