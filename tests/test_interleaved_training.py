@@ -182,3 +182,65 @@ def test_online_reward_refuses_multi_image_batches(module):
     batch = collate([build_example(t, spec, "unified") for t in trajectories(spec)], spec.pad_id)
     with pytest.raises(ValueError, match="multi-image"):
         batch_trajectories(batch, module.net)
+
+
+def v1_expected(spec, traj: Trajectory, drop: bool) -> tuple[list[int], list[int], list[int]]:
+    """Format 1's sequence of a single-image trajectory, written out independently of build_example:
+    ``prompt reasoning BOI image EOI EOS``; labels = next token (text: reasoning, BOI, EOI, EOS;
+    image: the image ids); a dropped condition pads every text id but BOS / BOI before the image
+    and supervises no text."""
+    prompt, reasoning, img = spec.encode_prompt(traj.prompt), spec.encode_text(traj.reasoning), traj.image_tokens.tolist()
+    ids = prompt + reasoning + [spec.boi_id] + img + [spec.eoi_id, spec.eos_id]
+    head = len(prompt) + len(reasoning) + 1
+    text = [IGNORE] * (len(prompt) - 1) + reasoning + [spec.boi_id] + [IGNORE] * len(img) + [spec.eoi_id, spec.eos_id, IGNORE]
+    image = [IGNORE] * (head - 1) + img + [IGNORE] * 3
+    if drop:
+        ids = [i if i in (spec.bos_id, spec.boi_id) else spec.pad_id for i in ids[:head]] + ids[head:]
+        text = [IGNORE] * len(ids)
+    return ids, text, image
+
+
+@pytest.mark.parametrize("pack", [None, 512])
+def test_v1_batches_weights_and_losses_are_format_1s(module, pack):
+    """Single-image (format 1) samples, one with a dropped condition, padded and packed: ids, labels,
+    sample index, weights and the weighted loss equal format 1's, computed here sample by sample."""
+    spec = module.spec
+    trajs = [Trajectory(f"p{i}", 0, prompt, reasoning, image(spec, 10 + i), rewards={"image": {"strict": r}})
+             for i, (prompt, reasoning, r) in enumerate([("a red cube", "a red cube", 0.2), ("two circles", "two", 0.9),
+                                                         ("x", "a blue square left of a circle", 0.5)])]
+    drops = [False, True, False]
+    exs = [build_example(t, spec, "unified", drop_condition=d) for t, d in zip(trajs, drops)]
+    for e, t, d in zip(exs, trajs, drops):
+        assert (e.input_ids, e.text_labels, e.image_labels) == v1_expected(spec, t, d)
+        assert e.parts == [(0, {"image/strict": t.rewards["image"]["strict"]})]
+    batch = collate(exs, spec.pad_id, pack_length=pack)
+    assert batch.turns == [0, 0, 0] and batch.keys == ["p0_0", "p1_0", "p2_0"]
+    for i, e in enumerate(exs):  # each sample's tokens, contiguous, all mapped to sample i
+        where = (batch.sample_index == i) & batch.attention_mask.bool()
+        row = int(where.any(1).nonzero()[0])
+        assert batch.input_ids[row][where[row]].tolist() == e.input_ids
+        assert batch.text_labels[row][where[row]].tolist() == e.text_labels
+        assert batch.image_labels[row][where[row]].tolist() == e.image_labels
+    if pack is None:
+        assert torch.equal(batch.sample_index, torch.arange(3)[:, None].expand_as(batch.input_ids))
+    linear = ModalityWeighting(scheme="linear", rewards={"image/strict": 1.0})
+    apply_weights(batch, linear, linear)
+    weights = [0.2, 0.9, 0.5]
+    assert batch.text_weight.tolist() == pytest.approx(weights) and batch.image_weight.tolist() == pytest.approx(weights)
+    with torch.no_grad():
+        text, img = module.heads(batch)
+        text_hand = image_hand = 0.0
+        for e, w in zip(exs, weights):  # every label of a sample weighted by the sample's weight
+            ids, mask = torch.tensor([e.input_ids]), torch.tensor([e.image_mask])
+            hidden = module.net.backbone(module.net.embed_mixed(ids, mask), torch.ones_like(ids),
+                                         torch.arange(ids.shape[1])[None])[0][0]
+            for labels, logits in ((e.text_labels, module.net.text_logits), (e.image_labels, module.net.image_logits)):
+                at = [t for t, label in enumerate(labels) if label != IGNORE]
+                ce = w * float(F.cross_entropy(logits(hidden[at]).float(), torch.tensor([labels[t] for t in at]),
+                                               reduction="sum")) if at else 0.0
+                if labels is e.text_labels:
+                    text_hand += ce
+                else:
+                    image_hand += ce
+    assert float(text.weighted_ce) == pytest.approx(text_hand, rel=1e-4)
+    assert float(img.weighted_ce) == pytest.approx(image_hand, rel=1e-4)
