@@ -11,7 +11,7 @@ import pytest
 
 from unigen.cli import main
 from unigen.data.reader import read_shard
-from unigen.data.reflections import Pairing, build_reflections, reflection
+from unigen.data.reflections import UNSPECIFIC, Pairing, build_reflections, reflection
 from unigen.data.sequence import build_example
 from unigen.data.shards import write_shard
 from unigen.data.trajectory import Trajectory, Turn
@@ -25,6 +25,10 @@ TWO = {"tag": "two_object", "include": [{"class": "circle", "count": 1, "color":
                                         {"class": "square", "count": 1, "color": "blue"}]}
 LEFT = {"tag": "position", "include": [{"class": "circle", "count": 1},
                                        {"class": "square", "count": 1, "position": ["left of", 0]}]}
+
+COLORED_LEFT = {"tag": "position", "include": [{"class": "circle", "count": 1, "color": "red"},
+                                               {"class": "square", "count": 1, "color": "blue",
+                                                "position": ["left of", 0]}]}
 
 
 def scene(items: list[PlanItem], seed: int = 0) -> np.ndarray:
@@ -40,12 +44,14 @@ GOOD = [PlanItem("red", "circle", "top left"), PlanItem("blue", "square", "botto
     ([GOOD[0], PlanItem("green", "square", "bottom right")], TWO, ["green square should be blue"]),
     (GOOD + [PlanItem("yellow", "tee", "top right")], TWO, ["extra yellow tee"]),
     ([PlanItem("red", "circle", "top left"), PlanItem("blue", "square", "top right")], LEFT, ["square not left of circle"]),
+    ([PlanItem("green", "circle", "top left"), PlanItem("blue", "square", "top right")], COLORED_LEFT,
+     ["green circle should be red", "square not left of circle"]),  # a recoloured anchor still anchors
 ])
 def test_strict_judge_findings(items, meta, expected):
     judge = ShapesJudge(strict=True)
     image = scene(items)
     assert judge.findings(image, meta) == expected
-    assert judge.judge(image, meta)[0] == (expected == [])
+    assert judge.judge(image, meta) == (expected == [], expected)  # one definition of what is wrong
 
 
 def sample(prompt_id: str, idx: int, items: list[PlanItem], meta: dict, reward: float | None = None) -> Trajectory:
@@ -65,7 +71,7 @@ def test_builder_pairs_failing_with_accepted_samples_of_the_prompt():
     judge = ShapesImageReward()
     built, counts = build_reflections(samples(), Pairing(pairs_per_prompt=2), judge.explain)
     assert counts == {"prompts": 3, "paired_prompts": 1, "no_rated": 0, "no_accepted": 1, "no_failing": 1,
-                      "unexplained": 0}
+                      "unexplained": 0, "unspecific": 0}
     assert [(t.key, t.generation["first"], t.generation["second"]) for t in built] == [
         ("p0_0", "p0_0", "p0_1"), ("p0_1", "p0_2", "p0_1")]
     first, second = samples()[0], samples()[1]
@@ -91,7 +97,15 @@ def test_builder_counts_what_it_can_pair():
     built, counts = build_reflections([unrated, sample("p4", 0, [GOOD[0]], TWO, 0.0), two_turn],
                                       Pairing(), ShapesImageReward().explain)
     assert built == [] and counts == {"prompts": 2, "paired_prompts": 0, "no_rated": 1, "no_accepted": 1,
-                                      "no_failing": 0, "unexplained": 0}
+                                      "no_failing": 0, "unexplained": 0, "unspecific": 0}
+
+
+def test_unspecific_findings_are_counted():
+    def explain(trajs):
+        return [[UNSPECIFIC] if t.sample_idx == 0 else ["missing one blue square"] for t in trajs]
+
+    built, counts = build_reflections(samples(), Pairing(pairs_per_prompt=2), explain)
+    assert len(built) == 2 and counts["unspecific"] == 1 and built[0].turns[0].text.startswith(UNSPECIFIC + ".")
 
 
 def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module, monkeypatch):
@@ -104,7 +118,7 @@ def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module, monk
     assert len(built) == 2 and list(read_shard(out / "reflect-000001.tar")) == []
     summary = json.loads((out / "reflect-summary.json").read_text())
     assert summary["total"] == {"no_accepted": 1, "no_failing": 1, "no_rated": 0, "paired_prompts": 1, "prompts": 3,
-                                "trajectories": 2, "unexplained": 0}
+                                "trajectories": 2, "unexplained": 0, "unspecific": 0}
     written = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     monkeypatch.setattr(ShapesImageReward, "explain", lambda self, trajs: pytest.fail("resume re-explained a shard"))
     main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(out), "--judge", "shapes_strict",
@@ -140,7 +154,7 @@ def test_reflect_killed_after_a_shard_keeps_its_counts(tmp_path, monkeypatch):
     main(argv)
     summary = json.loads((tmp_path / "out" / "reflect-summary.json").read_text())
     assert summary["total"] == {"no_accepted": 1, "no_failing": 1, "no_rated": 0, "paired_prompts": 1, "prompts": 3,
-                                "trajectories": 1, "unexplained": 0}
+                                "trajectories": 1, "unexplained": 0, "unspecific": 0}
     assert sorted(summary["shards"]) == ["reflect-000000.tar", "reflect-000001.tar"]
 
 

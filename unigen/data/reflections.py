@@ -10,7 +10,7 @@ rewards of the first sample are stored as ``<name>@0``, the accepted one's as ``
 
 A judge that explains itself has ``explain(trajectories) -> list[list[str] | None]``: per
 trajectory, short phrases naming what is wrong with its image ([] when accepted, None when it
-cannot say); docs/rewards.md.
+cannot say, [:data:`UNSPECIFIC`] when it rejects the image without a reason); docs/rewards.md.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from unigen.data.trajectory import Trajectory, Turn, keyed_by_turn
 
 Explain = Callable[[list[Trajectory]], list[list[str] | None]]
+UNSPECIFIC = "the picture does not match"
+"""The finding of a judge that rejects an image but cannot name what is wrong; pairs explained by
+it alone are kept and counted (``unspecific``)."""
 
 
 @dataclass
@@ -82,7 +85,8 @@ def build_reflections(samples: list[Trajectory], pairing: Pairing, explain: Expl
     """Reflect-and-redraw trajectories from scored samples (any order; grouped by prompt id) and
     counts: ``prompts``, ``paired_prompts``, ``no_rated`` (prompts without a usable sample:
     :meth:`Pairing.rated`), ``no_accepted`` / ``no_failing`` (prompts with rated samples but none
-    accepted / failing), ``unexplained`` (pairs dropped: the judge could not say what is wrong)."""
+    accepted / failing), ``unexplained`` (pairs dropped: the judge could not say what is wrong),
+    ``unspecific`` (pairs kept whose only finding is :data:`UNSPECIFIC`)."""
     groups: dict[str, list[Trajectory]] = {}
     for traj in samples:
         groups.setdefault(traj.prompt_id, []).append(traj)
@@ -104,4 +108,5 @@ def build_reflections(samples: list[Trajectory], pairing: Pairing, explain: Expl
         "no_accepted": sum(bool(rs) and all(r < pairing.accept for r in rs) for rs in values),
         "no_failing": sum(bool(rs) and all(r >= pairing.accept for r in rs) for rs in values),
         "unexplained": unexplained,
+        "unspecific": sum(t.generation["findings"] == [UNSPECIFIC] for t in out),
     }

@@ -14,7 +14,9 @@ GenEval's rules accept clutter: extra objects are never penalised (outside count
 reward and headline metric) also requires exactly the requested objects: the scene holds
 exactly ``count`` objects of each requested class (of the requested colour where one is asked)
 and nothing else -- no other object, no component of at least ``fragment_area_fraction`` of the
-canvas that is not a recognised shape.
+canvas that is not a recognised shape. It rejects an image exactly when :func:`findings` (each
+object matched to at most one request) names something wrong, and those findings are its reasons
+and the reflection text of ``run.py reflect``: one definition of what is wrong.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from unigen.data.reflections import UNSPECIFIC
 from unigen.worlds.shapes.geometry import relative_position, shape_mask
 from unigen.worlds.shapes.vocab import BACKGROUND, COLORS, COUNT_WORDS, PLURALS, SHAPES
 
@@ -123,22 +126,21 @@ class ShapesJudge:
         return objects, [d for d in found if d not in objects]
 
     def findings(self, image: np.ndarray, metadata: dict[str, Any]) -> list[str]:
-        """What is wrong with the image for its prompt, in the world's words (:func:`findings`);
-        empty when the judge accepts it, never empty when it rejects it."""
-        correct, _ = self.judge(image, metadata)
+        """What is wrong with the image for its prompt, in the world's words; empty when the judge
+        accepts it, never empty when it rejects it. The strict judge's findings are its reasons
+        (:func:`findings`: one definition of what is wrong); GenEval's rules reject by their own
+        matching, so where :func:`findings` sees nothing wrong the finding is :data:`UNSPECIFIC`."""
+        correct, reasons = self.judge(image, metadata)
         if correct:
             return []
-        return findings(*self.split(image), metadata) or ["the picture does not match"]
+        return reasons if self.strict else findings(*self.split(image), metadata) or [UNSPECIFIC]
 
     def judge(self, image: np.ndarray, metadata: dict[str, Any]) -> tuple[bool, list[str]]:
-        """(correct, reasons) by GenEval's rules (and, if ``strict``, exactly the requested
-        objects); reasons are empty when correct."""
+        """(correct, reasons) by GenEval's rules, or, if ``strict``, exactly the requested objects
+        (reasons: :func:`findings`); reasons are empty when correct."""
         if not self.strict:
             return evaluate(self.detect(image), metadata)
-        objects, fragments = self.split(image)
-        _, reasons = evaluate(objects, metadata)
-        reasons += [f"unexplained {d.color} fragment of {d.area} px" for d in fragments]
-        reasons += extra_objects(objects, metadata)
+        reasons = findings(*self.split(image), metadata)
         return not reasons, reasons
 
 
@@ -174,20 +176,6 @@ def findings(objects: list[Detection], fragments: list[Detection], metadata: dic
     out += [f"extra {d.color} {d.shape}" for d in unused]
     out += [f"stray {d.color} blob" for d in fragments]
     return out
-
-
-def extra_objects(objects: list[Detection], metadata: dict[str, Any]) -> list[str]:
-    """Strict mode: objects beyond the requested ones (per class; per colour where one is asked)."""
-    reasons = []
-    for cls in sorted({d.shape for d in objects}):
-        asked = [r for r in metadata["include"] if r["class"] == cls]
-        of_class = [d for d in objects if d.shape == cls]
-        if len(of_class) != sum(r["count"] for r in asked):
-            reasons.append(f"{len(of_class)} {cls} drawn, {sum(r['count'] for r in asked)} requested")
-        for req in asked:
-            if "color" in req and sum(d.color == req["color"] for d in of_class) != req["count"]:
-                reasons.append(f"not exactly {req['count']} {req['color']} {cls}")
-    return reasons
 
 
 def evaluate(detections: list[Detection], metadata: dict[str, Any]) -> tuple[bool, list[str]]:
