@@ -81,3 +81,14 @@ def test_comparison_with_a_single_pass_run(tmp_path):
     assert overall.endswith(f"| {d.value:.3f} [{d.low:.3f}, {d.high:.3f}] |")
     with pytest.raises(ValueError, match=r"seeds \[0, 1\] are not in the other run"):
         comparison_table(irg, single[2:])
+
+
+def test_first_overall_over_samples_counts_the_first_images_scored():
+    """Under ``samples`` averaging the first images' overall divides by their own scored count
+    (here 3 first scores, but only 2 final scores)."""
+    rows = [{"category": "a", "score": None, "turns": {"first_score": 1.0, "redrew": True}},
+            {"category": "a", "score": 1.0, "turns": {"first_score": 0.0, "redrew": True}},
+            {"category": "b", "score": 1.0, "turns": {"first_score": 1.0, "redrew": False}}]
+    summary = summarize(rows, "samples")
+    assert summary["overall"] == 1.0 and summary["first_overall"] == pytest.approx(2 / 3)
+    assert summarize(rows, "categories")["first_overall"] == pytest.approx(0.75)

@@ -77,13 +77,15 @@ def turn_summary(rows: list[dict[str, Any]], categories: dict[str, dict[str, Any
     """Interleaved samples (rows with ``turns``): each category's ``first_score`` (the first image's
     score, same rules) and ``redraw_share`` (samples that drew again) are added in place; returns the
     overall ``first_overall``, ``redraw_share`` and ``scored_image: final`` (``score`` is the final image's)."""
+    firsts: dict[str, dict[str, Any]] = {}  # the first images' own totals and scored counts
     for category, entry in categories.items():
         mine = [r for r in rows if r["category"] == category]
         first = [r["turns"]["first_score"] if "turns" in r else r.get("score") for r in mine]
         first = [v for v in first if v is not None]
         entry["first_score"] = sum(first) / len(first) if first else None
         entry["redraw_share"] = sum(bool(r.get("turns", {}).get("redrew")) for r in mine) / len(mine)
-    return {"scored_image": "final", "first_overall": average(categories, averaging, "first_score"),
+        firsts[category] = {"first_score": entry["first_score"], "scored": len(first), "total": sum(first)}
+    return {"scored_image": "final", "first_overall": average(firsts, averaging, "first_score", firsts),
             "redraw_share": sum(bool(r.get("turns", {}).get("redrew")) for r in rows) / len(rows)}
 
 
