@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import REPO
 from unigen.cli import main
 from unigen.evals.targeting import plan_budgets
@@ -96,3 +98,13 @@ def test_loop_interleaved_smoke(tmp_path, monkeypatch):
         assert all((run / "eval" / "post_interleaved" / f).is_file() for f in t["files"])
     report = (run / "report.md").read_text()
     assert "Interleaved generation, post-trained, interleaved (scores are the final image's)" in report
+
+
+def test_loop_refuses_reflect_with_a_fit_outside_unified_mode(tmp_path, monkeypatch):
+    """A reflect loop whose fit reads data in another mode would skip every reflect trajectory:
+    refused before any stage runs."""
+    monkeypatch.chdir(REPO)
+    with pytest.raises(ValueError, match="data.init_args.mode 'explicit'"):
+        main(["loop", "--config", "configs/loop/shapes.yaml", "--config", "configs/loop/shapes_irg.yaml",
+              "--out", str(tmp_path / "loop"), "--fit.args", '["--data.init_args.mode=explicit"]'])
+    assert not (tmp_path / "loop").exists()

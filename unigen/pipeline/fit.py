@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
+import yaml
 
 from unigen.pipeline.stage import as_dict, check_settings
 
@@ -45,6 +46,20 @@ class FitSettings:
     """Sets ``seed_everything``; None: the config's."""
     args: list[str] = field(default_factory=list)
     """Further ``run.py fit`` arguments (dotted overrides such as ``--trainer.max_steps=100``)."""
+
+
+def data_mode(s: FitSettings) -> str:
+    """The ``data.init_args.mode`` the fit trains in: the last of its configs that sets it, then any
+    ``--data.init_args.mode`` in ``args`` (later wins); ``unified`` (the DataModule's default) otherwise."""
+    mode = "unified"
+    for path in s.config:
+        data = (yaml.safe_load(Path(path).read_text()) or {}).get("data") or {}
+        mode = (data.get("init_args") or {}).get("mode", mode)
+    for i, arg in enumerate(s.args):
+        name, eq, value = arg.partition("=")
+        if name in ("--data.init_args.mode", "--data.mode"):
+            mode = value if eq else s.args[i + 1] if i + 1 < len(s.args) else mode
+    return mode
 
 
 def fit_argv(s: FitSettings) -> list[str]:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from unigen.files import atomic_write_text
 from unigen.registry import Spec, spec_value
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
-from unigen.pipeline.fit import FitSettings, fit
+from unigen.pipeline.fit import FitSettings, data_mode, fit
 from unigen.pipeline.generate import GenerateSettings, generate
 from unigen.pipeline.reflect import ReflectSettings, reflect
 from unigen.pipeline.report import write_report, write_seed_table
@@ -167,6 +167,10 @@ def loop(settings: LoopSettings) -> Path:
     """The whole method: evaluate -> target -> generate -> score -> fit -> evaluate, per seed.
 
     Returns ``<out>/results.json``; the table over seeds is printed and in ``<out>/report.md``."""
+    if settings.reflect is not None and data_mode(settings.fit) != "unified":
+        raise ValueError(f"reflect: reflect-and-redraw trajectories train only in data mode 'unified', but the fit "
+                         f"(configs {settings.fit.config}, args {settings.fit.args}) sets data.init_args.mode "
+                         f"'{data_mode(settings.fit)}': every one of them would be skipped")
     runs = [run_seed(settings, seed) for seed in settings.seeds]
     write_seed_table(Path(settings.out), runs, settings.report_rewards, settings.compare_with)
     return Path(settings.out) / "results.json"
