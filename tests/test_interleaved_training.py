@@ -175,6 +175,16 @@ def test_an_empty_closing_turn_is_the_final_eos(module):
     assert e.parts == [(0, {"image/strict": 0.2}), (eos - 1, {"image/strict": 0.9})]  # the EOS label: turn 1
 
 
+def test_an_empty_turn_before_a_later_one_is_a_bad_sample(module):
+    spec = module.spec
+    traj = trajectories(spec)[1]
+    for turns in ([Turn(""), Turn("again", image(spec, 5))], [Turn("no image"), Turn("")]):
+        bad = Trajectory(traj.prompt_id, 0, traj.prompt, traj.reasoning, traj.image_tokens, turns=turns)
+        with pytest.raises(BadSample) as err:
+            build_example(bad, spec, "unified")
+        assert err.value.reason == "bad_turns" and "turn 1 has no image" in str(err.value)
+
+
 def test_online_reward_refuses_multi_image_batches(module):
     from callbacks.online_reward import batch_trajectories
 

@@ -60,6 +60,13 @@ def turn_rewards(rewards: dict[str, dict[str, float]], turn: int, last: bool) ->
             for modality, named in rewards_of_turn(rewards, turn, last).items() for name, value in named.items()}
 
 
+def check_turns(drew: list[bool]) -> None:
+    """:class:`BadSample` ``bad_turns`` unless every turn but the last drew an image (``drew``: per
+    turn, the first included, whether it has one)."""
+    if not all(drew[:-1]):
+        raise BadSample("bad_turns", f"turn {drew.index(False)} has no image but a later turn follows it")
+
+
 def checked_image(tokens: np.ndarray, spec: TokenSpec) -> list[int]:
     """Image ids as a list; :class:`BadSample` when their count or range does not fit the model."""
     tokens = np.asarray(tokens)
@@ -78,7 +85,7 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
     supplies begin-of-image (no loss on it) as the sampler's explicit mode does; ``direct`` drops
     the reasoning and supplies begin-of-image. ``drop_condition`` (a trajectory with an image)
     turns every text position before the last image id into its :func:`unconditional` form and
-    leaves only the image ids supervised. Raises :class:`BadSample`.
+    leaves only the image ids supervised. Raises :class:`BadSample` (``bad_turns``: :func:`check_turns`).
 
     A trajectory with later turns (unified mode only) continues after each image's EOI with the
     reflection text, then BOI (supervised: the model chooses to redraw) and the next image, or
@@ -89,6 +96,7 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
         raise ValueError(f"mode '{mode}' is not one of {MODES}")
     if traj.turns and mode != "unified":
         raise BadSample("turns_mode", f"a trajectory with {len(traj.turns) + 1} turns trains only in mode 'unified', not '{mode}'")
+    check_turns([turn.has_image for turn in traj.all_turns()])
     if mode == "direct" and not traj.has_image:
         raise BadSample("no_image", "direct mode needs an image")
     prompt = spec.encode_prompt(traj.prompt)

@@ -28,7 +28,7 @@ import numpy as np
 import webdataset as wds
 from tqdm import tqdm
 
-from unigen.data.sequence import BadSample
+from unigen.data.sequence import BadSample, check_turns
 from unigen.data.trajectory import Trajectory, Turn
 from unigen.files import atomic_write_bytes
 
@@ -128,9 +128,7 @@ def _turns(sample: dict[str, Any], count: Any, first_has_image: bool) -> list[Tu
         raise BadSample("missing_member", f"no {', '.join(missing)} (json says {count} turns)")
     turns = [Turn(_text(sample, f"turn{k}.txt"), _tokens(sample, f"turn{k}.npy"), sample.get(f"turn{k}.png"))
              for k in range(1, count + 1)]
-    drew = [first_has_image] + [t.has_image for t in turns]
-    if not all(drew[:-1]):
-        raise BadSample("bad_turns", f"turn {drew.index(False)} has no image but a later turn follows it")
+    check_turns([first_has_image] + [t.has_image for t in turns])
     return turns
 
 
