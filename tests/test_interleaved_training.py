@@ -175,6 +175,18 @@ def test_an_empty_closing_turn_is_the_final_eos(module):
     assert e.parts == [(0, {"image/strict": 0.2}), (eos - 1, {"image/strict": 0.9})]  # the EOS label: turn 1
 
 
+def test_a_reflection_cut_at_the_text_limit_supervises_no_eos(module):
+    spec = module.spec
+    traj = trajectories(spec)[1]
+    for stop, last in (("limit", spec.encode_text("draw it")[-1]), ("eos", spec.eos_id)):
+        closing = Trajectory(traj.prompt_id, 0, traj.prompt, traj.reasoning, traj.image_tokens,
+                             turns=[Turn("draw it")], generation={"stop": stop})
+        e = build_example(closing, spec, "unified")
+        assert e.input_ids[-1] == spec.eos_id and [t for t in e.text_labels if t != IGNORE][-1] == last
+    single = build_example(Trajectory("p", 0, "x", "cut", generation={"stop": "limit"}), spec, "unified")
+    assert [t for t in single.text_labels if t != IGNORE][-1] == spec.eos_id  # format 1 as it was
+
+
 def test_an_empty_turn_before_a_later_one_is_a_bad_sample(module):
     spec = module.spec
     traj = trajectories(spec)[1]

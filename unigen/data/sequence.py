@@ -89,7 +89,8 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
 
     A trajectory with later turns (unified mode only) continues after each image's EOI with the
     reflection text, then BOI (supervised: the model chooses to redraw) and the next image, or
-    the final EOS; each image turn is one weighted part (:attr:`Example.parts`), its rewards from
+    the final EOS (not supervised after a closing reflection the sampler cut at its text limit,
+    ``generation["stop"] == "limit"``: the model never wrote it); each image turn is one weighted part (:attr:`Example.parts`), its rewards from
     :func:`turn_rewards`.
     """
     if mode not in MODES:
@@ -118,7 +119,9 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
         text_target += targets
         turn_of += [turn] * len(segment)
     ids.append(spec.eos_id)
-    text_target.append(spec.eos_id)
+    # a closing reflection cut by the text limit ended without the EOS: the sequence ends, nothing teaches it
+    cut = bool(traj.turns) and not traj.turns[-1].has_image and traj.generation.get("stop") == "limit"
+    text_target.append(IGNORE if cut else spec.eos_id)
     image_target.append(IGNORE)
     turn_of.append(len(traj.turns))  # the EOS ends the last turn (all of an empty closing one)
     if len(ids) > spec.max_seq_len:
