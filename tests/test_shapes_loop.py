@@ -97,7 +97,8 @@ def test_loop_interleaved_smoke(tmp_path, monkeypatch):
         assert len(t["files"]) == max(t["images"] - 1, 0) and t["redrew"] == (t["images"] > 1)
         assert all((run / "eval" / "post_interleaved" / f).is_file() for f in t["files"])
     report = (run / "report.md").read_text()
-    assert "Interleaved generation, post-trained, interleaved (scores are the final image's)" in report
+    assert "Interleaved generation, post-trained, interleaved (scores are the final image's; paired bootstrap" in report
+    assert "| | first image | final image | final - first | redraw share |" in report
 
 
 def test_loop_refuses_reflect_with_a_fit_outside_unified_mode(tmp_path, monkeypatch):
