@@ -24,7 +24,7 @@ from unigen.files import png_bytes
 from unigen.worlds.shapes.render import render
 from unigen.worlds.shapes.vq import DEFAULT_VQ_WEIGHTS, load_vq, to_pixels
 
-PRETRAIN_WEIGHTS = {"two_object": 1.0, "colors": 1.0, "color_attr": 1.0, "counting": 0.1, "position": 0.1}
+PRETRAIN_WEIGHTS = {"two_object": 1.0, "colors": 1.0, "color_attr": 1.0, "counting": 0.02, "position": 0.02}
 """Category mix of the base's pretraining set: counting and position deliberately rare
 (``single_object`` is benchmark-only: it has no training prompts)."""
 SOURCE = "shapes-render"
