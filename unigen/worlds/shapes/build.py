@@ -78,9 +78,9 @@ def data_main(argv: list[str]) -> None:
     parser.add_argument("--model", type=str, default="shapes-janus", help="preset (or folder) to start from")
     parser.add_argument("--vq_weights", type=str | None, default=str(DEFAULT_VQ_WEIGHTS),
                         help="fitted VQ weights loaded into the model (null: keep the model's own)")
-    parser.add_argument("--train_samples", type=int, default=16384, help="training trajectories")
+    parser.add_argument("--train_samples", type=int, default=65536, help="training trajectories")
     parser.add_argument("--val_samples", type=int, default=256, help="validation trajectories (0: none)")
-    parser.add_argument("--shard_size", type=int, default=512, help="trajectories per shard")
+    parser.add_argument("--shard_size", type=int, default=1024, help="trajectories per shard")
     parser.add_argument("--weights", type=dict[str, float], default=PRETRAIN_WEIGHTS,
                         help="category -> relative share (counting and position rare by default)")
     parser.add_argument("--seed", type=int, default=0, help="seed of prompts, plans and layouts")

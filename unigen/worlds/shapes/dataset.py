@@ -24,9 +24,12 @@ from unigen.files import png_bytes
 from unigen.worlds.shapes.render import render
 from unigen.worlds.shapes.vq import DEFAULT_VQ_WEIGHTS, load_vq, to_pixels
 
-PRETRAIN_WEIGHTS = {"two_object": 1.0, "colors": 1.0, "color_attr": 1.0, "counting": 0.1, "position": 0.1}
-"""Category mix of the base's pretraining set: counting and position deliberately rare
-(``single_object`` is benchmark-only: it has no training prompts)."""
+PRETRAIN_WEIGHTS = {"single_object": 0.2, "two_object": 1.0, "colors": 1.0, "color_attr": 1.0, "counting": 0.02,
+                    "position": 0.02}
+"""Category mix of the base's pretraining set (split ``pretrain``): counting and position deliberately
+rare. ``single_object``'s six contents are all held out, so the base sees them here as a real base has
+seen single-object captions (without them it writes multi-item plans for "a photo of a circle"); the
+loop never trains on a benchmark prompt."""
 SOURCE = "shapes-render"
 
 
@@ -56,7 +59,7 @@ def render_trajectories(records: list[PromptRecord], model: UnifiedModel, seed: 
 def write_world_shards(out: str | Path, prefix: str, model: UnifiedModel, samples: int, shard_size: int,
                        seed: int, weights: dict[str, float] | None = None, progress: bool = True) -> list[Path]:
     """Resumable: ``samples`` rendered trajectories in shards of ``shard_size`` (same plan every run)."""
-    records = sample_prompts(samples, seed, weights, split="train", id_prefix=f"shapes-s{seed}")
+    records = sample_prompts(samples, seed, weights, split="pretrain", id_prefix=f"shapes-s{seed}")
     chunks = [(i, records[i: i + shard_size]) for i in range(0, len(records), shard_size)]
     return write_planned_shards(out, prefix, chunks,
                                 lambda chunk: render_trajectories(chunk[1], model, seed * 100_003 + chunk[0]),

@@ -26,7 +26,7 @@ HELDOUT_PROMPTS = {"single_object": 6, "two_object": 6, "counting": 6, "colors":
 """Held-out contents per category (the benchmark: one prompt each): every shape equally often in each category, and
 every colour / count / relation equally often where the category has them. ``single_object`` has
 only six contents, so it is benchmark-only (its shapes are trained through ``colors``)."""
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "heldout", "pretrain")
 INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
 
@@ -138,9 +138,12 @@ def split_of(metadata: dict[str, Any]) -> str:
 
 
 def category_pool(category: str, split: str) -> list[dict[str, Any]]:
-    """All metadata lines of ``category`` on one side of the split."""
+    """All metadata lines of ``category`` on one side of the split; ``pretrain`` (the base's
+    pretraining set): ``train``, plus every ``single_object`` content (it has no train side)."""
     if split not in SPLITS:
         raise ValueError(f"split '{split}' is not one of {SPLITS}")
+    if split == "pretrain":  # the base's world knowledge: train contents, and single_object's only ones
+        return _enumerate(category) if category == "single_object" else category_pool(category, "train")
     return [m for m in _enumerate(category) if split_of(m) == split]
 
 
