@@ -49,7 +49,7 @@ def test_writing_resumes_without_rewriting(tmp_path):
     (tmp_path / "train-index.json").write_text(json.dumps({"format_version": 1, "shards": index}))
     again = write_world_shards(tmp_path, "train", model, samples=6, shard_size=3, seed=1, progress=False)
     assert first[0].stat().st_mtime_ns == stamp and again[1].exists()
-    assert [t.key for t in read_shard(again[1])] == [f"shapes-s1-train-00000{i}_0" for i in (3, 4, 5)]
+    assert [t.key for t in read_shard(again[1])] == [f"shapes-s1-pretrain-00000{i}_0" for i in (3, 4, 5)]
 
 
 def test_pretraining_mix_makes_counting_and_position_rare():

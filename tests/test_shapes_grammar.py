@@ -68,6 +68,19 @@ def test_heldout_split_is_disjoint_and_covers_every_category():
         assert len(held) >= 6 and (len(train_pool) > len(held) or cat == "single_object")
 
 
+
+def test_pretrain_split_is_train_plus_single_object_only():
+    """The base's pretraining set: every train content, single_object's six, no other held-out one."""
+    bench = {content_key(r.metadata) for r in benchmark_prompts()}
+    for cat in CATEGORIES:
+        pool = {content_key(m) for m in category_pool(cat, "pretrain")}
+        train = {content_key(m) for m in category_pool(cat, "train")}
+        if cat == "single_object":
+            assert pool == {content_key(m) for m in category_pool(cat, "heldout")} and len(pool) == 6
+        else:
+            assert pool == train and not pool & bench
+
+
 def test_benchmark_is_balanced_over_shapes_colours_counts_relations():
     bench = benchmark_prompts()
     for cat in CATEGORIES:
