@@ -66,16 +66,20 @@ def _callbacks(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: str(p.relative_to(REPO / "configs")))
-def test_each_overlay_appends_to_each_base_configs_callbacks(overlay: Path, tmp_path, monkeypatch, capsys):
+def test_each_overlay_stacks_on_each_base_config(overlay: Path, tmp_path, monkeypatch, capsys):
     assert len(BASES) >= 4 and len(OVERLAYS) >= 6
     monkeypatch.chdir(tmp_path)
-    assert "callbacks+" in yaml.safe_load(overlay.read_text())["trainer"]  # appends, never replaces
+    spec = yaml.safe_load(overlay.read_text())
+    assert "callbacks" not in spec.get("trainer", {})  # appends (callbacks+), never replaces
     assert "../shared" not in overlay.read_text()  # data paths come from the user
     for base in BASES:
         with pytest.raises(SystemExit):
             main(["fit", "--config", str(base), "--config", str(overlay), "--print_config"])
-        printed = yaml.safe_load(capsys.readouterr().out)["trainer"]["callbacks"]
-        assert [c["class_path"] for c in printed] == _callbacks(base) + _callbacks(overlay), base
+        printed = yaml.safe_load(capsys.readouterr().out)
+        callbacks = printed["trainer"]["callbacks"] or []
+        assert [c["class_path"] for c in callbacks] == _callbacks(base) + _callbacks(overlay), base
+        for key, value in spec.get("data", {}).get("init_args", {}).items():  # a data overlay wins
+            assert printed["data"]["init_args"][key] == value, (base, key)
 
 
 def test_a_reward_name_typo_is_one_line_naming_the_overlay_file_and_line(tmp_path, monkeypatch):
