@@ -139,11 +139,11 @@ def split_of(metadata: dict[str, Any]) -> str:
 
 def category_pool(category: str, split: str) -> list[dict[str, Any]]:
     """All metadata lines of ``category`` on one side of the split; ``pretrain`` (the base's
-    pretraining set): ``train``, plus every ``single_object`` content (it has no train side)."""
+    pretraining set): ``train``, or every content of a category with no train side (``single_object``)."""
     if split not in SPLITS:
         raise ValueError(f"split '{split}' is not one of {SPLITS}")
-    if split == "pretrain":  # the base's world knowledge: train contents, and single_object's only ones
-        return _enumerate(category) if category == "single_object" else category_pool(category, "train")
+    if split == "pretrain":  # the base's world knowledge: the train side, or all of a benchmark-only category
+        return category_pool(category, "train") or _enumerate(category)
     return [m for m in _enumerate(category) if split_of(m) == split]
 
 
