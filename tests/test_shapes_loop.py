@@ -4,6 +4,7 @@ rounds and a shared folder), and the world's prompt source."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +45,8 @@ def test_loop_two_rounds_smoke(tmp_path, monkeypatch):
             "--share", str(share), "--rounds", "2", "--post_modes", "[unified, direct]",
             "--evaluate.samples_per_prompt", "2", "--target.budget", "20", "--generate.samples_per_prompt", "2",
             "--fit.config", '["configs/shapes/post_train.yaml", "configs/shapes/weight_none.yaml"]',
-            "--fit.args", '["--trainer.max_steps=20", "--data.init_args.batch_size=8", "--model.init_args.lr=3e-3"]']
+            "--fit.args", '["--trainer.max_steps=20", "--data.init_args.batch_size=8", "--model.init_args.lr=3e-3"]',
+            "--guidance.scales", "[1.0, 2.0]", "--guidance.prompts", "6", "--guidance.samples_per_prompt", "1"]
     main(args)
     results = json.loads((out / "results.json").read_text())["runs"][0]
     assert results["evaluations"] == ["base_explicit", "base_unified", "post_unified", "post_direct",
@@ -52,15 +54,25 @@ def test_loop_two_rounds_smoke(tmp_path, monkeypatch):
     assert results["base_unified"]["switch_rate"] <= 0.2  # the explicit-trained base rarely switches itself
     assert results["post_unified"]["switch_rate"] >= 0.5
     assert [(r["mode"], r["trajectories"]) for r in results["rounds"]] == [("explicit", 40), ("unified", 40)]
+    scales = results["guidance"]  # each model's scale, chosen on validation prompts, is the one it samples at
+    assert list(scales) == ["base", "post", "post2"] and set(scales.values()) <= {1.0, 2.0}
+    assert [r["cfg"] for r in results["rounds"]] == [scales["base"], scales["post"]]
+    for key, phase in (("base_explicit", "base"), ("post_direct", "post"), ("post2_unified", "post2")):
+        settings = json.loads((Path(results["folders"][key]) / "evaluate-settings.json").read_text())
+        assert settings["sampling"]["cfg"] == scales[phase], key
     run = out / "seed-0"
     for name in ("report.md", "grid.png", "prompts.jsonl", "fit/model/config.json", "round-2/fit/model/config.json",
                  "round-2/scored/scored-rewards.json", "eval/post_direct/summary.json"):
         assert (run / name).exists(), name
-    assert sorted(p.name.split("-")[0] for p in share.iterdir()) == ["eval", "eval", "generated", "scored"]
+    assert sorted(p.name.split("-")[0] for p in share.iterdir()) == ["eval", "eval", "generated", "guidance", "scored",
+                                                                     "validation"]
+    validation = {r["prompt"] for r in map(json.loads, next(share.glob("validation-*/prompts.jsonl")).open())}
+    assert len(validation) == 6 and not validation & {b.prompt for b in benchmark_prompts()}
     report = (out / "report.md").read_text()
     assert "| **overall** |" in report and "shapes_geneval" in report and "Reasoning ablation" in report
     assert "nan" not in report  # the GenEval-rule column re-scores every evaluation image
     assert "| 2 | unified | 40 |" in report  # the rounds table
+    assert "guidance scale, chosen on validation prompts (per seed): base" in report
     model = run / "round-2" / "fit" / "model" / "model.safetensors"
     stamp = model.stat().st_mtime_ns
     main(args)  # a finished loop resumes from every stage's output
@@ -78,7 +90,8 @@ def test_loop_interleaved_smoke(tmp_path, monkeypatch):
           "--config", str(overlay), "--out", str(out), "--base_modes", "[unified]",
           "--evaluate.samples_per_prompt", "2", "--target.budget", "16", "--generate.samples_per_prompt", "4",
           "--fit.config", '["configs/shapes/post_train.yaml", "configs/shapes/weight_both.yaml"]',
-          "--fit.args", '["--trainer.max_steps=20", "--data.init_args.batch_size=8", "--model.init_args.lr=3e-3"]'])
+          "--fit.args", '["--trainer.max_steps=20", "--data.init_args.batch_size=8", "--model.init_args.lr=3e-3"]',
+          "--guidance.scales", "[1.0, 2.0]", "--guidance.prompts", "6", "--guidance.samples_per_prompt", "1"])
     run = out / "seed-0"
     results = json.loads((run / "results.json").read_text())
     assert results["evaluations"] == ["base_unified", "post_interleaved", "post_unified"]

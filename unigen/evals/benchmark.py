@@ -76,6 +76,7 @@ BENCHMARKS = Registry("benchmark", {
     "oneig": "unigen.evals.loaders.load_oneig",
     "oneig_zh": "unigen.evals.loaders.load_oneig_zh",
     "shapes": "unigen.worlds.shapes.world.shapes_benchmark",
+    "prompts": "unigen.evals.loaders.load_prompt_file",
 })
 """Short name -> loader (the published-file ones take ``path``: the file or folder you give)."""
 

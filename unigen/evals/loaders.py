@@ -17,6 +17,8 @@ given below, the same whichever published form is read.
 - ``oneig`` / ``oneig_zh``: ``OneIG-Bench.csv`` / ``OneIG-Bench-ZH.csv`` (category, id, prompt_en or
   prompt_cn, ...) or the same rows as a JSON list or JSON Lines; a file path picks the
   language from its prompt column; file order (ids restart per category).
+- ``prompts``: a unigen prompt file (``unigen.data.prompts``: one ``{"id", "prompt", "category",
+  "metadata"}`` per line, e.g. what ``run.py target`` writes); file order. For validation sets.
 
 A malformed file is an error naming the file and line (or item).
 """
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from unigen.evals.benchmark import Benchmark
-from unigen.data.prompts import PromptRecord
+from unigen.data.prompts import PromptRecord, read_prompts
 
 GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 DPG_COLUMNS = ("item_id", "text", "proposition_id", "dependency", "category_broad", "category_detailed",
@@ -250,3 +252,8 @@ def load_oneig(path: str | Path) -> Benchmark:
 def load_oneig_zh(path: str | Path) -> Benchmark:
     """OneIG-Bench-ZH: ``OneIG-Bench-ZH.csv`` (``prompt_cn``; adds the Multilingualism category)."""
     return _load_oneig(_oneig_file(path, "OneIG-Bench-ZH"), "oneig_zh")
+
+
+def load_prompt_file(path: str | Path) -> Benchmark:
+    """A unigen prompt file as a benchmark (named after the file), e.g. a validation set."""
+    return Benchmark(Path(path).stem, read_prompts(path))

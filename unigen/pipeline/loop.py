@@ -1,19 +1,20 @@
 """The loop: the whole method as a composition of the stages, for any model, benchmark, prompt
 source, rewards and fit configs named in YAML.
 
-Per seed, under ``<out>/seed-<s>/``: evaluate the base in each of ``base_modes`` (``eval/base_<mode>``,
-and ``eval/base_<mode>_<name>`` for each of ``also_evaluate``) -> target the weak categories of
+Per seed, under ``<out>/seed-<s>/``: with ``guidance``, choose the base's guidance scale on validation
+prompts (``guidance/base``, :mod:`unigen.pipeline.guidance`) -> evaluate the base in each of ``base_modes``
+(``eval/base_<mode>``, and ``eval/base_<mode>_<name>`` for each of ``also_evaluate``) -> target the weak categories of
 the first (``prompts.jsonl``) -> per round r: generate K trajectories per prompt (``generated/``,
 seed ``s + r`` so they differ from the evaluation's samples; round 1 with the base in the
 ``generate`` settings' mode, round r > 1 with round r-1's model in ``post_modes[0]``) -> score them
 (``scored/``) -> with ``reflect``, build reflect-and-redraw trajectories from them (``reflect/``)
--> fit from the previous round's model (``fit/``, the model in ``fit/model``) ->
-evaluate the fitted model in each of ``post_modes`` (``eval/post_<mode>``; rounds r > 1 under
+-> fit from the previous round's model (``fit/``, the model in ``fit/model``) -> with ``guidance``,
+choose its scale (``guidance/post``) -> evaluate the fitted model in each of ``post_modes`` (``eval/post_<mode>``; rounds r > 1 under
 ``round-<r>/``) -> report with paired bootstrap intervals. Every stage reuses its finished output
 and refuses changed settings, so a killed loop resumes where it stopped, and a finished loop
 extended by more rounds or post modes runs only what is new. With ``share``, the outputs that
-depend only on the base model and their stage's settings (the base evaluations, round 1's
-generated and scored data) live in one folder keyed by those settings, so runs that differ only
+depend only on the base model and their stage's settings (the validation prompts, the base's
+guidance choice and evaluations, round 1's generated and scored data) live in one folder keyed by those settings, so runs that differ only
 in the fit (a weighting ablation) compute them once.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ from unigen.registry import Spec, spec_value
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
 from unigen.pipeline.fit import FitSettings, data_mode, fit
 from unigen.pipeline.generate import GenerateSettings, generate
+from unigen.pipeline.guidance import GuidanceSearch, select_guidance
 from unigen.pipeline.reflect import ReflectSettings, reflect
 from unigen.pipeline.report import write_report, write_seed_table
 from unigen.pipeline.score import ScoreSettings, score
@@ -79,6 +81,10 @@ class LoopSettings:
     report_rewards: dict[str, Spec] = field(default_factory=dict)
     """Further rewards the report applies to every evaluation's images, as extra columns (e.g. a
     lenient judge beside a strict ``evaluate.reward``)."""
+    guidance: GuidanceSearch | None = None
+    """Choose every model's classifier-free guidance scale on validation prompts (base and each
+    round's fitted model, in its first mode) and evaluate and generate with it; None: every model
+    samples at ``evaluate.sampling.cfg`` / ``generate.sampling.cfg``."""
     compare_with: str | None = None
     """Another finished loop's ``out`` folder (same seeds and benchmark, e.g. single-pass post-training
     at the same sample budget): the report adds the paired difference of the two method results."""
@@ -90,25 +96,35 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
         raise ValueError(f"rounds must be >= 1, got {s.rounds}")
     run_dir = Path(s.out) / f"seed-{seed}"
     evaluations: dict[str, Path] = {}
+    scales: dict[str, float] = {}
+    validation = _validation_prompts(s, run_dir, seed) if s.guidance else None
 
     def evaluations_of(model: str, phase: str, modes: list[str], where: Path | None) -> None:
+        if s.guidance:
+            chosen = replace(s.evaluate, model=model, mode=modes[0], seed=seed)
+            out = where / "guidance" / phase if where else _shared(s, "guidance", chosen, s.guidance, str(validation))
+            scales[phase] = select_guidance(s.guidance, chosen, validation, out)
         for mode in modes:
             for suffix, settings in (("", s.evaluate), *((f"_{_name(e['benchmark'])}", _merged(s.evaluate, e))
                                                          for e in s.also_evaluate)):
                 key = f"{phase}_{mode}{suffix}"
                 chosen = replace(settings, model=model, mode=mode, seed=seed)
+                if phase in scales:
+                    chosen = replace(chosen, sampling=replace(chosen.sampling, cfg=scales[phase]))
                 outdir = where / "eval" / key if where else _shared(s, "eval", chosen)
                 evaluations[key] = evaluate(replace(chosen, outdir=str(outdir)))
 
     evaluations_of(s.model, "base", s.base_modes, None if s.share else run_dir)
     prompts = target(replace(s.target, out=str(run_dir / "prompts.jsonl"), seed=seed, benchmark=s.evaluate.benchmark,
                              summaries=[str(next(iter(evaluations.values())))]))
-    model, rounds = s.model, []
+    model, phase, rounds = s.model, "base", []
     for r in range(1, s.rounds + 1):
         where = run_dir if r == 1 else run_dir / f"round-{r}"
         generating = replace(s.generate, prompts=[str(prompts)], model=model, seed=seed + r)
         if r > 1:
             generating = replace(generating, sampling=replace(generating.sampling, mode=s.post_modes[0]))
+        if phase in scales:
+            generating = replace(generating, sampling=replace(generating.sampling, cfg=scales[phase]))
         shared = r == 1 and s.share is not None
         shards = generate(replace(generating, out_dir=str(_shared(s, "generated", generating) if shared
                                                           else where / "generated")))
@@ -122,13 +138,14 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
         phase = "post" if r == 1 else f"post{r}"
         evaluations_of(model, phase, s.post_modes, where)
         stats = json.loads(scored.read_text())
-        rounds.append({"round": r, "mode": generating.sampling.mode, "trajectories": _count(stats), "rewards": stats,
+        rounds.append({"round": r, "mode": generating.sampling.mode, "cfg": generating.sampling.cfg,
+                       "trajectories": _count(stats), "rewards": stats,
                        "evaluations": [f"{phase}_{mode}" for mode in s.post_modes]})
     results = {
         "seed": seed, "strategy": s.target.strategy, "fit_config": s.fit.config,
         "budget": json.loads(Path(f"{prompts}.plan.json").read_text())["budgets"],
         "self_generated": {"trajectories": rounds[0]["trajectories"], "rewards": rounds[0]["rewards"]},
-        "rounds": rounds, "evaluations": list(evaluations),
+        "rounds": rounds, "evaluations": list(evaluations), "guidance": scales,
         "folders": {key: str(path.parent) for key, path in evaluations.items()},
         **{key: json.loads(path.read_text()) for key, path in evaluations.items()},
     }
@@ -137,10 +154,25 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
     return results
 
 
-def _shared(s: LoopSettings, stage: str, settings) -> Path:
-    """``<share>/<stage>-<hash of the settings>``: one folder per distinct stage input."""
-    digest = hashlib.sha1(json.dumps(as_dict(settings), sort_keys=True).encode()).hexdigest()[:12]
+def _shared(s: LoopSettings, stage: str, *inputs) -> Path:
+    """``<share>/<stage>-<hash of the inputs>``: one folder per distinct stage input (settings
+    dataclasses, or plain JSON values)."""
+    data = [as_dict(x) if is_dataclass(x) else x for x in inputs]
+    digest = hashlib.sha1(json.dumps(data[0] if len(data) == 1 else data, sort_keys=True).encode()).hexdigest()[:12]
     return Path(s.share) / f"{stage}-{digest}"
+
+
+VALIDATION_SEED = 1_000_003
+"""Added to the seed of the validation draw, so it is not the training prompts' draw."""
+
+
+def _validation_prompts(s: LoopSettings, run_dir: Path, seed: int) -> Path:
+    """The guidance search's validation prompts: the benchmark's category mix drawn from the training
+    prompt source (never a benchmark prompt)."""
+    drawing = replace(s.target, strategy="benchmark_aligned", budget=s.guidance.prompts, summaries=[], out="",
+                      benchmark=s.evaluate.benchmark, seed=seed + VALIDATION_SEED)
+    folder = _shared(s, "validation", drawing) if s.share else run_dir / "validation"
+    return target(replace(drawing, out=str(folder / "prompts.jsonl")))
 
 
 def _merged(settings: EvaluateSettings, changes: dict[str, Any]) -> EvaluateSettings:

@@ -129,6 +129,10 @@ def table(runs: list[dict], main: dict[str, dict[str, Interval]], report_rewards
     lines.append("\nswitch rate (the model emits begin-of-image itself): " + ", ".join(
         f"{label(k)} {mean('switch_rate', k):.3f}" for k in keys) + "; mean reasoning tokens: " + ", ".join(
         f"{label(k)} {mean('mean_reasoning_tokens', k):.1f}" for k in keys) + ".")
+    if runs[0].get("guidance"):
+        chosen = {phase: "/".join(f"{r['guidance'][phase]:g}" for r in runs) for phase in runs[0]["guidance"]}
+        lines.append("\nguidance scale, chosen on validation prompts (per seed): "
+                     + ", ".join(f"{phase} {scales}" for phase, scales in chosen.items()) + ".")
     if REASONING in main:
         lines.append(f"\nReasoning ablation, overall: with its reasoning minus drawing directly (`direct`): "
                      f"{_fmt(main[REASONING]['overall'])}.")
