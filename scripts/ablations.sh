@@ -4,7 +4,8 @@
 #   both weighted, the reasoning ablation (the post-trained model drawing with vs without its reasoning,
 #   and a model fitted on the same data without reasoning, `direct` mode)
 #   and a second round. One shared folder holds the base evaluations and round 1's data, so the
-#   weighting variants only re-fit and re-evaluate. About 75 minutes on a quiet 2-core CPU; tables in
+#   weighting variants only re-fit and re-evaluate (and choose the fitted model's guidance scale). About
+#   80 minutes on a quiet 2-core CPU; tables in
 #   $root/table.md and $root/both-targeted/report.md (see docs/shapes.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
