@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from webdataset.utils import pytorch_worker_info
 
 from unigen.data.batch import Batch
 from unigen.data.reader import SKIP, bad, parse
@@ -46,12 +47,19 @@ def prompt_groups(samples: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, 
         yield group
 
 
+def worker_seed(seed: int) -> int:
+    """``seed`` made distinct per rank and DataLoader worker (unchanged in rank 0's first worker and
+    in a single process), so that workers do not repeat each other's random decisions."""
+    rank, _, worker, _ = pytorch_worker_info()
+    return seed + 1_000_003 * (rank * 1024 + worker)
+
+
 def to_examples(items: Iterable[dict[str, Any] | list[dict[str, Any]]], spec: TokenSpec, mode: str, policy: str,
                 condition_dropout: float = 0.0, seed: int = 0) -> Iterator[Example | list[Example] | dict]:
     """Stage: raw samples (or prompt groups of them) -> training examples (or lists of them); skip
     markers pass through. Each sample with an image has its condition dropped with probability
-    ``condition_dropout`` (seeded)."""
-    rng = random.Random(seed)
+    ``condition_dropout`` (seeded by :func:`worker_seed`: each rank and worker draws its own)."""
+    rng = random.Random(worker_seed(seed))
 
     def convert(sample: dict[str, Any]) -> Example | dict:
         traj = parse(sample, policy)
