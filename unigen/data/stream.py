@@ -97,24 +97,25 @@ def batches(items: Iterable[Example | list[Example] | dict], size: int,
         skipped.clear()
         return batch
 
+    def close() -> Iterator[Batch]:
+        """Batch the pending examples and hold that batch back; yield the one held before."""
+        nonlocal held, pending
+        if held is not None:
+            yield emit(held)
+        held, pending = make_batch(pending), []
+
     for item in items:
         if isinstance(item, dict):
             skipped[item[SKIP]] += 1
             continue
         group = item if isinstance(item, list) else [item]
         if pending and len(pending) + len(group) > size:
-            if held is not None:
-                yield emit(held)
-            held, pending = make_batch(pending), []
+            yield from close()
         pending.extend(group)
         if len(pending) >= size:
-            if held is not None:
-                yield emit(held)
-            held, pending = make_batch(pending), []
+            yield from close()
     if pending:
-        if held is not None:
-            yield emit(held)
-        held = make_batch(pending)
+        yield from close()
     if held is not None:
         yield emit(held)
     elif skipped:
