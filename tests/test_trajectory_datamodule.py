@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import random
 import tarfile
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -15,8 +17,9 @@ import pytest
 import webdataset as wds
 
 from datamodules.trajectories import TrajectoryDataModule
-from unigen.data.reader import BadShardData, expand_shards
+from unigen.data.reader import BadShardData, expand_shards, shard_samples
 from unigen.data.shards import to_sample, write_shard
+from unigen.data.stream import to_examples
 from unigen.data.synthesize import synthetic_trajectories, write_synthetic_shards
 from unigen.models.loading import load_spec
 
@@ -101,6 +104,28 @@ def test_node_and_worker_split_gives_each_sample_to_one_reader(tmp_path, monkeyp
             seen += mine
     assert len(seen) == len(set(seen)) == 64
     assert set(seen) == {f"syn{i}_0" for i in range(64)}
+
+
+def test_condition_dropout_differs_between_workers_and_ranks(tmp_path, monkeypatch):
+    """Each rank and worker draws its own dropout decisions (one seed everywhere made every worker
+    drop the same positions of its stream); a single process keeps the plain seed's draws."""
+    paths = micro_shards(tmp_path, samples=64, shard_size=64)
+    samples = list(wds.DataPipeline(wds.SimpleShardList([str(p) for p in paths]),
+                                    partial(shard_samples, policy="raise")))
+
+    def dropped_positions() -> list[int]:  # stream index of each sample trained unconditionally
+        examples = to_examples(samples, SPEC, "unified", "raise", condition_dropout=0.5, seed=3)
+        return [i for i, example in enumerate(examples) if example.input_ids[1] == SPEC.pad_id]
+
+    single = dropped_positions()
+    draws = random.Random(3)
+    assert single == [i for i in range(64) if draws.random() < 0.5]
+    patterns = {}
+    for rank, worker in ((0, 0), (0, 1), (1, 0)):
+        for name, value in (("RANK", rank), ("WORLD_SIZE", 2), ("WORKER", worker), ("NUM_WORKERS", 2)):
+            monkeypatch.setenv(name, str(value))
+        patterns[rank, worker] = dropped_positions()
+    assert patterns[0, 0] == single and len({tuple(p) for p in patterns.values()}) == 3
 
 
 def test_real_dataloader_workers_split_exactly(tmp_path):

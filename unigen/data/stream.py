@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from webdataset.utils import pytorch_worker_info
 
 from unigen.data.batch import Batch
 from unigen.data.reader import SKIP, bad, parse
@@ -46,12 +47,19 @@ def prompt_groups(samples: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, 
         yield group
 
 
+def worker_seed(seed: int) -> int:
+    """``seed`` made distinct per rank and DataLoader worker (unchanged in rank 0's first worker and
+    in a single process), so that workers do not repeat each other's random decisions."""
+    rank, _, worker, _ = pytorch_worker_info()
+    return seed + 1_000_003 * (rank * 1024 + worker)
+
+
 def to_examples(items: Iterable[dict[str, Any] | list[dict[str, Any]]], spec: TokenSpec, mode: str, policy: str,
                 condition_dropout: float = 0.0, seed: int = 0) -> Iterator[Example | list[Example] | dict]:
     """Stage: raw samples (or prompt groups of them) -> training examples (or lists of them); skip
     markers pass through. Each sample with an image has its condition dropped with probability
-    ``condition_dropout`` (seeded)."""
-    rng = random.Random(seed)
+    ``condition_dropout`` (seeded by :func:`worker_seed`: each rank and worker draws its own)."""
+    rng = random.Random(worker_seed(seed))
 
     def convert(sample: dict[str, Any]) -> Example | dict:
         traj = parse(sample, policy)
@@ -89,24 +97,25 @@ def batches(items: Iterable[Example | list[Example] | dict], size: int,
         skipped.clear()
         return batch
 
+    def close() -> Iterator[Batch]:
+        """Batch the pending examples and hold that batch back; yield the one held before."""
+        nonlocal held, pending
+        if held is not None:
+            yield emit(held)
+        held, pending = make_batch(pending), []
+
     for item in items:
         if isinstance(item, dict):
             skipped[item[SKIP]] += 1
             continue
         group = item if isinstance(item, list) else [item]
         if pending and len(pending) + len(group) > size:
-            if held is not None:
-                yield emit(held)
-            held, pending = make_batch(pending), []
+            yield from close()
         pending.extend(group)
         if len(pending) >= size:
-            if held is not None:
-                yield emit(held)
-            held, pending = make_batch(pending), []
+            yield from close()
     if pending:
-        if held is not None:
-            yield emit(held)
-        held = make_batch(pending)
+        yield from close()
     if held is not None:
         yield emit(held)
     elif skipped:
