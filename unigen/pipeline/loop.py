@@ -1,21 +1,22 @@
 """The loop: the whole method as a composition of the stages, for any model, benchmark, prompt
 source, rewards and fit configs named in YAML.
 
-Per seed, under ``<out>/seed-<s>/``: with ``guidance``, choose the base's guidance scale on validation
-prompts (``guidance/base``, :mod:`unigen.pipeline.guidance`) -> evaluate the base in each of ``base_modes``
-(``eval/base_<mode>``, and ``eval/base_<mode>_<name>`` for each of ``also_evaluate``) -> target the weak categories of
-the first (``prompts.jsonl``) -> per round r: generate K trajectories per prompt (``generated/``,
-seed ``s + r`` so they differ from the evaluation's samples; round 1 with the base in the
-``generate`` settings' mode, round r > 1 with round r-1's model in ``post_modes[0]``) -> score them
-(``scored/``) -> with ``reflect``, build reflect-and-redraw trajectories from them (``reflect/``)
--> fit from the previous round's model (``fit/``, the model in ``fit/model``) -> with ``guidance``,
-choose its scale (``guidance/post``) -> evaluate the fitted model in each of ``post_modes`` (``eval/post_<mode>``; rounds r > 1 under
+Per seed, under ``<out>/seed-<s>/``: with ``guidance``, choose the base's guidance scale on
+validation prompts (``guidance/base``, :mod:`unigen.pipeline.guidance`) -> evaluate the base in each
+of ``base_modes`` (``eval/base_<mode>``, and ``eval/base_<mode>_<name>`` for each of
+``also_evaluate``) -> target the weak categories of the first (``prompts.jsonl``) -> per round r:
+generate K trajectories per prompt (``generated/``, seed ``s + r`` so they differ from the
+evaluation's samples; round 1 with the base in the ``generate`` settings' mode, round r > 1 with
+round r-1's model in ``post_modes[0]``) -> score them (``scored/``) -> with ``reflect``, build
+reflect-and-redraw trajectories from them (``reflect/``) -> fit from the previous round's model
+(``fit/``, the model in ``fit/model``) -> with ``guidance``, choose its scale (``guidance/post``)
+-> evaluate the fitted model in each of ``post_modes`` (``eval/post_<mode>``; rounds r > 1 under
 ``round-<r>/``) -> report with paired bootstrap intervals. Every stage reuses its finished output
 and refuses changed settings, so a killed loop resumes where it stopped, and a finished loop
 extended by more rounds or post modes runs only what is new. With ``share``, the outputs that
 depend only on the base model and their stage's settings (the validation prompts, the base's
-guidance choice and evaluations, round 1's generated and scored data) live in one folder keyed by those settings, so runs that differ only
-in the fit (a weighting ablation) compute them once.
+guidance choice and evaluations, round 1's generated and scored data) live in one folder keyed by
+those settings, so runs that differ only in the fit (a weighting ablation) compute them once.
 """
 
 from __future__ import annotations
