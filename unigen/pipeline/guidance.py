@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from unigen.files import atomic_write_text
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
@@ -34,6 +35,15 @@ class GuidanceSearch:
             raise ValueError(f"guidance scales must be a non-empty list of values >= 1, got {self.scales}")
 
 
+Sampled = TypeVar("Sampled")
+"""Stage settings with a ``sampling`` field (:class:`EvaluateSettings`, ``GenerateSettings``)."""
+
+
+def at_scale(settings: Sampled, scale: float) -> Sampled:
+    """``settings`` sampling at guidance ``scale``."""
+    return replace(settings, sampling=replace(settings.sampling, cfg=scale))
+
+
 def select_guidance(search: GuidanceSearch, evaluating: EvaluateSettings, validation: Path, out: Path) -> float:
     """Evaluate ``evaluating`` (model, mode, reward, sampling) at every scale of ``search`` on the
     ``validation`` prompt file, under ``out/cfg-<scale>/``; write ``out/guidance.json`` (each scale's
@@ -41,9 +51,9 @@ def select_guidance(search: GuidanceSearch, evaluating: EvaluateSettings, valida
     scores = {}
     for scale in search.scales:
         summary = evaluate(replace(
-            evaluating, benchmark={"class_path": "prompts", "init_args": {"path": str(validation)}},
+            at_scale(evaluating, scale), benchmark={"class_path": "prompts", "init_args": {"path": str(validation)}},
             samples_per_prompt=search.samples_per_prompt, prompts=None, max_prompts=None,
-            sampling=replace(evaluating.sampling, cfg=scale), outdir=str(out / f"cfg-{scale:g}")))
+            outdir=str(out / f"cfg-{scale:g}")))
         scores[scale] = json.loads(summary.read_text())["overall"]
     chosen = max(search.scales, key=lambda scale: scores[scale])
     atomic_write_text(out / "guidance.json", json.dumps(

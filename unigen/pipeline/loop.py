@@ -32,7 +32,7 @@ from unigen.registry import Spec, spec_value
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
 from unigen.pipeline.fit import FitSettings, data_mode, fit
 from unigen.pipeline.generate import GenerateSettings, generate
-from unigen.pipeline.guidance import GuidanceSearch, select_guidance
+from unigen.pipeline.guidance import GuidanceSearch, at_scale, select_guidance
 from unigen.pipeline.reflect import ReflectSettings, reflect
 from unigen.pipeline.report import write_report, write_seed_table
 from unigen.pipeline.score import ScoreSettings, score
@@ -111,7 +111,7 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
                 key = f"{phase}_{mode}{suffix}"
                 chosen = replace(settings, model=model, mode=mode, seed=seed)
                 if phase in scales:
-                    chosen = replace(chosen, sampling=replace(chosen.sampling, cfg=scales[phase]))
+                    chosen = at_scale(chosen, scales[phase])
                 outdir = where / "eval" / key if where else _shared(s, "eval", chosen)
                 evaluations[key] = evaluate(replace(chosen, outdir=str(outdir)))
 
@@ -125,7 +125,7 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
         if r > 1:
             generating = replace(generating, sampling=replace(generating.sampling, mode=s.post_modes[0]))
         if phase in scales:
-            generating = replace(generating, sampling=replace(generating.sampling, cfg=scales[phase]))
+            generating = at_scale(generating, scales[phase])
         shared = r == 1 and s.share is not None
         shards = generate(replace(generating, out_dir=str(_shared(s, "generated", generating) if shared
                                                           else where / "generated")))
