@@ -4,7 +4,8 @@
 
 One ``run.py evaluate`` per scale (folders under ``--out``, resumable); prints strict and
 GenEval-rule overall scores with bootstrap 95% intervals over prompts and samples, and the objects
-drawn per image; used to pick ``sampling.cfg`` of configs/loop/shapes.yaml.
+drawn per image: the benchmark's accuracy-vs-guidance curve of docs/shapes.md. (The loop chooses
+each model's scale itself, on validation prompts: ``guidance`` in configs/loop/shapes.yaml.)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def main() -> None:
         categories, strict = folder_scores(outdir)
         _, geneval = folder_scores(outdir, ("shapes_geneval", "shapes_geneval"))
         out = paired_bootstrap({"strict": strict[None], "geneval": geneval[None]}, categories)
-        objects = np.mean([len(judge.detect(from_png(p.read_bytes()))) for p in outdir.glob("*/samples/*.png")])
+        objects = np.mean([len(judge.detect(from_png(p.read_bytes()))) for p in outdir.glob("images/*/samples/*.png")])
         fmt = lambda i: f"{i.value:.3f} [{i.low:.3f}, {i.high:.3f}]"  # noqa: E731
         print(f"| {scale} | {fmt(out['strict']['overall'])} | {fmt(out['geneval']['overall'])} | {objects:.2f} |",
               flush=True)
