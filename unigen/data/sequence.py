@@ -100,9 +100,29 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
     check_turns([turn.has_image for turn in traj.all_turns()])
     if mode == "direct" and not traj.has_image:
         raise BadSample("no_image", "direct mode needs an image")
+    ids, text_target, image_target, turn_of = _layout(traj, spec, mode)
+    if len(ids) > spec.max_seq_len:
+        raise BadSample("too_long", f"{len(ids)} tokens > max_seq_len {spec.max_seq_len}")
+
+    image_mask = [t != IGNORE for t in image_target]
+    if drop_condition and traj.has_image:  # every text position before the last image id (as the sampler's rows see it)
+        last = max(i for i, is_image in enumerate(image_mask) if is_image)
+        head = torch.tensor(ids[:last])
+        ids[:last] = torch.where(torch.tensor(image_mask[:last]), head, unconditional(head, spec)).tolist()
+        text_target = [IGNORE] * len(ids)
+    # labels[t] is the target at t + 1 (labels aligned with positions), so is the part that weights it
+    turns = len(traj.turns) + 1
+    rewards = [turn_rewards(traj.rewards, k, k == turns - 1) for k in range(turns)]
+    parts = [(max(turn_of.index(k) - 1, 0), rewards[k]) for k in range(turns)]
+    return Example(ids, image_mask, text_target[1:] + [IGNORE], image_target[1:] + [IGNORE], traj.key,
+                   traj.prompt_id, parts)
+
+
+def _layout(traj: Trajectory, spec: TokenSpec, mode: str) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Per position of the full sequence: the id, its target as a text / image id (or IGNORE), and
+    the turn it belongs to (targets not yet shifted)."""
     prompt = spec.encode_prompt(traj.prompt)
     switch_target = {"unified": spec.boi_id, "explicit": spec.eos_id, "direct": IGNORE}[mode]
-    # Per position: the id, its target as a text / image id (or IGNORE) and the turn it belongs to.
     ids, text_target, image_target = list(prompt), [IGNORE] * len(prompt), [IGNORE] * len(prompt)
     turn_of: list[int] = [0] * len(prompt)
     for turn, step in enumerate(traj.all_turns()):
@@ -124,18 +144,4 @@ def build_example(traj: Trajectory, spec: TokenSpec, mode: str, drop_condition: 
     text_target.append(IGNORE if cut else spec.eos_id)
     image_target.append(IGNORE)
     turn_of.append(len(traj.turns))  # the EOS ends the last turn (all of an empty closing one)
-    if len(ids) > spec.max_seq_len:
-        raise BadSample("too_long", f"{len(ids)} tokens > max_seq_len {spec.max_seq_len}")
-
-    image_mask = [t != IGNORE for t in image_target]
-    if drop_condition and traj.has_image:  # every text position before the last image id (as the sampler's rows see it)
-        last = max(i for i, is_image in enumerate(image_mask) if is_image)
-        head = torch.tensor(ids[:last])
-        ids[:last] = torch.where(torch.tensor(image_mask[:last]), head, unconditional(head, spec)).tolist()
-        text_target = [IGNORE] * len(ids)
-    # labels[t] is the target at t + 1 (labels aligned with positions), so is the part that weights it
-    turns = len(traj.turns) + 1
-    rewards = [turn_rewards(traj.rewards, k, k == turns - 1) for k in range(turns)]
-    parts = [(max(turn_of.index(k) - 1, 0), rewards[k]) for k in range(turns)]
-    return Example(ids, image_mask, text_target[1:] + [IGNORE], image_target[1:] + [IGNORE], traj.key,
-                   traj.prompt_id, parts)
+    return ids, text_target, image_target, turn_of

@@ -44,17 +44,18 @@ def consolidate_sharded(folder: Path, out_file: Path) -> Path:
 
     try:
         entries = {key.split(".")[0] for key in FileSystemReader(str(folder)).read_metadata().state_dict_metadata}
-        # FSDP (1) writes the weights under "model", FSDP2 (ModelParallelStrategy) under "state_dict"
-        entry = next((name for name in ("model", "state_dict") if name in entries), None)
-        if entry is None:
-            raise CheckpointError(f"sharded checkpoint '{folder}' has no 'model' or 'state_dict' entry "
-                                  "(not written by Lightning FSDP)")
+    except Exception as err:  # torch.distributed.checkpoint wraps reader errors in several types
+        raise CheckpointError(f"cannot read the shards of sharded checkpoint '{folder}': {err}") from err
+    # FSDP (1) writes the weights under "model", FSDP2 (ModelParallelStrategy) under "state_dict"
+    entry = next((name for name in ("model", "state_dict") if name in entries), None)
+    if entry is None:
+        raise CheckpointError(f"sharded checkpoint '{folder}' has no 'model' or 'state_dict' entry "
+                              "(not written by Lightning FSDP)")
+    try:
         with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
             warnings.filterwarnings("ignore", message="torch.distributed is unavailable or uninitialized")
             checkpoint = _load_state_dict_from_keys(keys={entry}, checkpoint_id=str(folder))
-    except CheckpointError:
-        raise
-    except Exception as err:  # torch.distributed.checkpoint wraps reader errors in several types
+    except Exception as err:
         raise CheckpointError(f"cannot read the shards of sharded checkpoint '{folder}': {err}") from err
     checkpoint.update(torch.load(folder / SHARDED_METADATA, map_location="cpu", weights_only=False))
     torch.save(_format_checkpoint(checkpoint) if entry == "model" else checkpoint, out_file)

@@ -96,63 +96,80 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
     if s.rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {s.rounds}")
     run_dir = Path(s.out) / f"seed-{seed}"
-    evaluations: dict[str, Path] = {}
-    scales: dict[str, float] = {}
-    validation = _validation_prompts(s, run_dir, seed) if s.guidance else None
-
-    def evaluations_of(model: str, phase: str, modes: list[str], where: Path | None) -> None:
-        if s.guidance:
-            chosen = replace(s.evaluate, model=model, mode=modes[0], seed=seed)
-            out = where / "guidance" / phase if where else _shared(s, "guidance", chosen, s.guidance, str(validation))
-            scales[phase] = select_guidance(s.guidance, chosen, validation, out)
-        for mode in modes:
-            for suffix, settings in (("", s.evaluate), *((f"_{_name(e['benchmark'])}", _merged(s.evaluate, e))
-                                                         for e in s.also_evaluate)):
-                key = f"{phase}_{mode}{suffix}"
-                chosen = replace(settings, model=model, mode=mode, seed=seed)
-                if phase in scales:
-                    chosen = at_scale(chosen, scales[phase])
-                outdir = where / "eval" / key if where else _shared(s, "eval", chosen)
-                evaluations[key] = evaluate(replace(chosen, outdir=str(outdir)))
-
-    evaluations_of(s.model, "base", s.base_modes, None if s.share else run_dir)
+    evaluating = _Evaluations(s, seed, _validation_prompts(s, run_dir, seed) if s.guidance else None)
+    evaluating.of(s.model, "base", s.base_modes, None if s.share else run_dir)
     prompts = target(replace(s.target, out=str(run_dir / "prompts.jsonl"), seed=seed, benchmark=s.evaluate.benchmark,
-                             summaries=[str(next(iter(evaluations.values())))]))
+                             summaries=[str(next(iter(evaluating.done.values())))]))
     model, phase, rounds = s.model, "base", []
     for r in range(1, s.rounds + 1):
         where = run_dir if r == 1 else run_dir / f"round-{r}"
-        generating = replace(s.generate, prompts=[str(prompts)], model=model, seed=seed + r)
-        if r > 1:
-            generating = replace(generating, sampling=replace(generating.sampling, mode=s.post_modes[0]))
-        if phase in scales:
-            generating = at_scale(generating, scales[phase])
-        shared = r == 1 and s.share is not None
-        shards = generate(replace(generating, out_dir=str(_shared(s, "generated", generating) if shared
-                                                          else where / "generated")))
-        scoring = replace(s.score, input=str(shards))
-        scored = score(replace(scoring, output=str(_shared(s, "scored", scoring) if shared else where / "scored")))
-        train_shards = [str(scored.parent / f"{s.score.prefix}-*.tar")]
-        if s.reflect is not None:
-            reflected = reflect(replace(s.reflect, input=str(scored.parent), output=str(where / "reflect")))
-            train_shards.append(str(reflected / f"{s.reflect.prefix}-*.tar"))
-        model = str(fit(replace(s.fit, out=str(where / "fit"), model=model, seed=seed, train_shards=train_shards)))
+        model, record = _round(s, seed, r, prompts, model, evaluating.scales.get(phase), where)
         phase = "post" if r == 1 else f"post{r}"
-        evaluations_of(model, phase, s.post_modes, where)
-        stats = json.loads(scored.read_text())
-        rounds.append({"round": r, "mode": generating.sampling.mode, "cfg": generating.sampling.cfg,
-                       "trajectories": _count(stats), "rewards": stats,
-                       "evaluations": [f"{phase}_{mode}" for mode in s.post_modes]})
+        evaluating.of(model, phase, s.post_modes, where)
+        rounds.append({**record, "evaluations": [f"{phase}_{mode}" for mode in s.post_modes]})
+    done = evaluating.done
     results = {
         "seed": seed, "strategy": s.target.strategy, "fit_config": s.fit.config,
         "budget": json.loads(Path(f"{prompts}.plan.json").read_text())["budgets"],
         "self_generated": {"trajectories": rounds[0]["trajectories"], "rewards": rounds[0]["rewards"]},
-        "rounds": rounds, "evaluations": list(evaluations), "guidance": scales,
-        "folders": {key: str(path.parent) for key, path in evaluations.items()},
-        **{key: json.loads(path.read_text()) for key, path in evaluations.items()},
+        "rounds": rounds, "evaluations": list(done), "guidance": evaluating.scales,
+        "folders": {key: str(path.parent) for key, path in done.items()},
+        **{key: json.loads(path.read_text()) for key, path in done.items()},
     }
     write_report(run_dir, results, s.report_rewards)
     atomic_write_text(run_dir / "results.json", json.dumps(results, indent=1))
     return results
+
+
+class _Evaluations:
+    """One seed's evaluations (``done``: key -> summary path) and chosen guidance scales (phase -> cfg)."""
+
+    def __init__(self, s: LoopSettings, seed: int, validation: Path | None):
+        self.s, self.seed, self.validation = s, seed, validation
+        self.done: dict[str, Path] = {}
+        self.scales: dict[str, float] = {}
+
+    def of(self, model: str, phase: str, modes: list[str], where: Path | None) -> None:
+        """Choose ``model``'s guidance scale (with ``guidance``), then evaluate it in each mode on the
+        targeted benchmark and each of ``also_evaluate``; ``where`` None: in the shared folder."""
+        s = self.s
+        if s.guidance:
+            chosen = replace(s.evaluate, model=model, mode=modes[0], seed=self.seed)
+            out = where / "guidance" / phase if where else _shared(s, "guidance", chosen, s.guidance, str(self.validation))
+            self.scales[phase] = select_guidance(s.guidance, chosen, self.validation, out)
+        for mode in modes:
+            for suffix, settings in (("", s.evaluate), *((f"_{_name(e['benchmark'])}", _merged(s.evaluate, e))
+                                                         for e in s.also_evaluate)):
+                key = f"{phase}_{mode}{suffix}"
+                chosen = replace(settings, model=model, mode=mode, seed=self.seed)
+                if phase in self.scales:
+                    chosen = at_scale(chosen, self.scales[phase])
+                outdir = where / "eval" / key if where else _shared(s, "eval", chosen)
+                self.done[key] = evaluate(replace(chosen, outdir=str(outdir)))
+
+
+def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: float | None,
+           where: Path) -> tuple[str, dict]:
+    """Round ``r``: generate with ``model`` (at guidance scale ``cfg`` when chosen) -> score ->
+    (reflect) -> fit from ``model``; returns the fitted model and the round's record."""
+    generating = replace(s.generate, prompts=[str(prompts)], model=model, seed=seed + r)
+    if r > 1:
+        generating = replace(generating, sampling=replace(generating.sampling, mode=s.post_modes[0]))
+    if cfg is not None:
+        generating = at_scale(generating, cfg)
+    shared = r == 1 and s.share is not None
+    shards = generate(replace(generating, out_dir=str(_shared(s, "generated", generating) if shared
+                                                      else where / "generated")))
+    scoring = replace(s.score, input=str(shards))
+    scored = score(replace(scoring, output=str(_shared(s, "scored", scoring) if shared else where / "scored")))
+    train_shards = [str(scored.parent / f"{s.score.prefix}-*.tar")]
+    if s.reflect is not None:
+        reflected = reflect(replace(s.reflect, input=str(scored.parent), output=str(where / "reflect")))
+        train_shards.append(str(reflected / f"{s.reflect.prefix}-*.tar"))
+    fitted = str(fit(replace(s.fit, out=str(where / "fit"), model=model, seed=seed, train_shards=train_shards)))
+    stats = json.loads(scored.read_text())
+    return fitted, {"round": r, "mode": generating.sampling.mode, "cfg": generating.sampling.cfg,
+                    "trajectories": _count(stats), "rewards": stats}
 
 
 def _shared(s: LoopSettings, stage: str, *inputs) -> Path:

@@ -74,7 +74,7 @@ def earlier_checkpoints(trainer: L.Trainer) -> list[Path]:
     """Every ``*.ckpt`` the experiment holds where Lightning writes: its checkpoint folders,
     ``default_root_dir`` and the loggers' versioned folders (``<save_dir>/<name>/*/checkpoints``)."""
     folders = {Path(trainer.default_root_dir)}
-    folders |= {Path(cb.dirpath) for cb in checkpoint_callbacks(trainer) if cb.dirpath is not None}
+    folders |= {Path(cb.dirpath) for cb in checkpoint_callbacks(trainer)}
     for logger in trainer.loggers:
         if logger.save_dir is not None and logger.name:
             folders |= set((Path(logger.save_dir) / str(logger.name)).glob("*/checkpoints"))
