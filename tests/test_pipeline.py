@@ -128,3 +128,45 @@ def test_stage_refuses_changed_settings(tmp_path):
     assert target(settings) == out and out.read_text() == first  # reused
     with pytest.raises(ValueError, match=r"holds a run with different \['budget'\]"):
         target(TargetSettings(out=str(out), strategy="broad", budget=13, prompts="shapes"))
+
+
+@pytest.mark.parametrize("fit_from", ["previous", "base"])
+def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_start(tmp_path, monkeypatch, fit_from):
+    """The loop's wiring alone (every stage replaced by a recorder): round r generates with round r-1's
+    model, and fits from it (``previous``) or from the base (``base``)."""
+    from unigen.pipeline import loop as loop_module
+    calls: dict[str, list[str]] = {"generate": [], "fit": [], "evaluate": []}
+
+    def fake_target(t):
+        Path(t.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(t.out).write_text("")
+        Path(f"{t.out}.plan.json").write_text(json.dumps({"budgets": {"colors": 1}}))
+        return Path(t.out)
+
+    def fake_evaluate(e):
+        calls["evaluate"].append(e.model)
+        Path(e.outdir).mkdir(parents=True, exist_ok=True)
+        (Path(e.outdir) / "summary.json").write_text("{}")
+        return Path(e.outdir) / "summary.json"
+
+    def fake_score(sc):
+        Path(sc.output).mkdir(parents=True, exist_ok=True)
+        (Path(sc.output) / "scored-rewards.json").write_text(json.dumps({"image/r": {"count": 4, "missing": 0}}))
+        return Path(sc.output) / "scored-rewards.json"
+
+    monkeypatch.setattr(loop_module, "target", fake_target)
+    monkeypatch.setattr(loop_module, "evaluate", fake_evaluate)
+    monkeypatch.setattr(loop_module, "generate", lambda g: calls["generate"].append(g.model) or Path(g.out_dir))
+    monkeypatch.setattr(loop_module, "score", fake_score)
+    monkeypatch.setattr(loop_module, "fit", lambda f: calls["fit"].append(f.model) or Path(f.out) / "model")
+    monkeypatch.setattr(loop_module, "write_report", lambda *args: None)
+    settings = loop_module.LoopSettings(
+        model="base", evaluate=loop_module.EvaluateSettings(benchmark="shapes"),
+        score=loop_module.ScoreSettings(rewards={"r": "shapes_strict"}), fit=loop_module.FitSettings(),
+        out=str(tmp_path), rounds=3, fit_from=fit_from, base_modes=["explicit"])
+    results = loop_module.run_seed(settings, 0)
+    fitted = [str(tmp_path / "seed-0" / "fit" / "model"), str(tmp_path / "seed-0" / "round-2" / "fit" / "model")]
+    assert calls["generate"] == ["base", *fitted]
+    assert calls["fit"] == (["base", *fitted] if fit_from == "previous" else ["base"] * 3)
+    assert calls["evaluate"] == ["base", *fitted, str(tmp_path / "seed-0" / "round-3" / "fit" / "model")]
+    assert [r["mode"] for r in results["rounds"]][1:] == ["unified", "unified"]  # rounds > 1: post_modes[0]

@@ -9,14 +9,15 @@ generate K trajectories per prompt (``generated/``, seed ``s + r`` so they diffe
 evaluation's samples; round 1 with the base in the ``generate`` settings' mode, round r > 1 with
 round r-1's model in ``post_modes[0]``) -> score them (``scored/``) -> with ``reflect``, build
 reflect-and-redraw trajectories from them (``reflect/``) -> fit from the previous round's model
-(``fit/``, the model in ``fit/model``) -> with ``guidance``, choose its scale (``guidance/post``)
--> evaluate the fitted model in each of ``post_modes`` (``eval/post_<mode>``; rounds r > 1 under
-``round-<r>/``) -> report with paired bootstrap intervals. Every stage reuses its finished output
-and refuses changed settings, so a killed loop resumes where it stopped, and a finished loop
-extended by more rounds or post modes runs only what is new. With ``share``, the outputs that
-depend only on the base model and their stage's settings (the validation prompts, the base's
-guidance choice and evaluations, round 1's generated and scored data) live in one folder keyed by
-those settings, so runs that differ only in the fit (a weighting ablation) compute them once.
+or, with ``fit_from: base``, from the base (``fit/``, the model in ``fit/model``) -> with
+``guidance``, choose its scale (``guidance/post``) -> evaluate the fitted model in each of
+``post_modes`` (``eval/post_<mode>``; rounds r > 1 under ``round-<r>/``) -> report with paired
+bootstrap intervals. Every stage reuses its finished output and refuses changed settings, so a
+killed loop resumes where it stopped, and a finished loop extended by more rounds or post modes
+runs only what is new. With ``share``, the outputs that depend only on the base model and their
+stage's settings (the validation prompts, the base's guidance choice and evaluations, round 1's
+generated and scored data) live in one folder keyed by those settings, so runs that differ only in
+the fit (a weighting ablation) compute them once.
 """
 
 from __future__ import annotations
@@ -76,7 +77,11 @@ class LoopSettings:
     generates in it). ``[unified, direct]`` adds the reasoning ablation: the same model drawing
     without its reasoning."""
     rounds: int = 1
-    """Rounds of generate -> score -> fit; round r > 1 generates with round r-1's model and fits from it."""
+    """Rounds of generate -> score -> fit; round r > 1 generates with round r-1's model."""
+    fit_from: Literal["previous", "base"] = "previous"
+    """What round r > 1 fits from: round r-1's model (``previous``), or the base (``base``, as in
+    ReST-EM: every round is one fit of the base on the newest model's samples, so a fit never builds
+    on a fitted model's drift)."""
     share: str | None = None
     """Folder of outputs shared by runs (see the module docstring); None: every run keeps its own."""
     report_rewards: dict[str, Spec] = field(default_factory=dict)
@@ -103,7 +108,8 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
     model, phase, rounds = s.model, "base", []
     for r in range(1, s.rounds + 1):
         where = run_dir if r == 1 else run_dir / f"round-{r}"
-        model, record = _round(s, seed, r, prompts, model, evaluating.scales.get(phase), where)
+        start = s.model if s.fit_from == "base" else model
+        model, record = _round(s, seed, r, prompts, model, start, evaluating.scales.get(phase), where)
         phase = "post" if r == 1 else f"post{r}"
         evaluating.of(model, phase, s.post_modes, where)
         rounds.append({**record, "evaluations": [f"{phase}_{mode}" for mode in s.post_modes]})
@@ -135,7 +141,8 @@ class _Evaluations:
         s = self.s
         if s.guidance:
             chosen = replace(s.evaluate, model=model, mode=modes[0], seed=self.seed)
-            out = where / "guidance" / phase if where else _shared(s, "guidance", chosen, s.guidance, str(self.validation))
+            out = (where / "guidance" / phase if where
+                   else _shared(s, "guidance", chosen, s.guidance, str(self.validation)))
             self.scales[phase] = select_guidance(s.guidance, chosen, self.validation, out)
         for mode in modes:
             for suffix, settings in (("", s.evaluate), *((f"_{_name(e['benchmark'])}", _merged(s.evaluate, e))
@@ -148,10 +155,10 @@ class _Evaluations:
                 self.done[key] = evaluate(replace(chosen, outdir=str(outdir)))
 
 
-def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: float | None,
+def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, start: str, cfg: float | None,
            where: Path) -> tuple[str, dict]:
     """Round ``r``: generate with ``model`` (at guidance scale ``cfg`` when chosen) -> score ->
-    (reflect) -> fit from ``model``; returns the fitted model and the round's record."""
+    (reflect) -> fit from ``start``; returns the fitted model and the round's record."""
     generating = replace(s.generate, prompts=[str(prompts)], model=model, seed=seed + r)
     if r > 1:
         generating = replace(generating, sampling=replace(generating.sampling, mode=s.post_modes[0]))
@@ -166,7 +173,7 @@ def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: f
     if s.reflect is not None:
         reflected = reflect(replace(s.reflect, input=str(scored.parent), output=str(where / "reflect")))
         train_shards.append(str(reflected / f"{s.reflect.prefix}-*.tar"))
-    fitted = str(fit(replace(s.fit, out=str(where / "fit"), model=model, seed=seed, train_shards=train_shards)))
+    fitted = str(fit(replace(s.fit, out=str(where / "fit"), model=start, seed=seed, train_shards=train_shards)))
     stats = json.loads(scored.read_text())
     return fitted, {"round": r, "mode": generating.sampling.mode, "cfg": generating.sampling.cfg,
                     "trajectories": _count(stats), "rewards": stats}
