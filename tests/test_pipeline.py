@@ -130,12 +130,14 @@ def test_stage_refuses_changed_settings(tmp_path):
         target(TargetSettings(out=str(out), strategy="broad", budget=13, prompts="shapes"))
 
 
-@pytest.mark.parametrize("fit_from", ["previous", "base"])
-def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_start(tmp_path, monkeypatch, fit_from):
+@pytest.mark.parametrize("fit_from,accumulate", [("previous", False), ("base", False), ("previous", True)])
+def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_start(tmp_path, monkeypatch, fit_from,
+                                                                                   accumulate):
     """The loop's wiring alone (every stage replaced by a recorder): round r generates with round r-1's
-    model, and fits from it (``previous``) or from the base (``base``)."""
+    model, and fits from it (``previous``) or from the base (``base``), on its own round's samples or
+    (``accumulate``) on those of rounds 1..r."""
     from unigen.pipeline import loop as loop_module
-    calls: dict[str, list[str]] = {"generate": [], "fit": [], "evaluate": []}
+    calls: dict[str, list] = {"generate": [], "fit": [], "evaluate": [], "shards": []}
 
     def fake_target(t):
         Path(t.out).parent.mkdir(parents=True, exist_ok=True)
@@ -154,19 +156,26 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
         (Path(sc.output) / "scored-rewards.json").write_text(json.dumps({"image/r": {"count": 4, "missing": 0}}))
         return Path(sc.output) / "scored-rewards.json"
 
+    def fake_fit(f):
+        calls["fit"].append(f.model)
+        calls["shards"].append([Path(x).parent.parent.name for x in f.train_shards])
+        return Path(f.out) / "model"
+
     monkeypatch.setattr(loop_module, "target", fake_target)
     monkeypatch.setattr(loop_module, "evaluate", fake_evaluate)
     monkeypatch.setattr(loop_module, "generate", lambda g: calls["generate"].append(g.model) or Path(g.out_dir))
     monkeypatch.setattr(loop_module, "score", fake_score)
-    monkeypatch.setattr(loop_module, "fit", lambda f: calls["fit"].append(f.model) or Path(f.out) / "model")
+    monkeypatch.setattr(loop_module, "fit", fake_fit)
     monkeypatch.setattr(loop_module, "write_report", lambda *args: None)
     settings = loop_module.LoopSettings(
         model="base", evaluate=loop_module.EvaluateSettings(benchmark="shapes"),
         score=loop_module.ScoreSettings(rewards={"r": "shapes_strict"}), fit=loop_module.FitSettings(),
-        out=str(tmp_path), rounds=3, fit_from=fit_from, base_modes=["explicit"])
+        out=str(tmp_path), rounds=3, fit_from=fit_from, accumulate=accumulate, base_modes=["explicit"])
     results = loop_module.run_seed(settings, 0)
     fitted = [str(tmp_path / "seed-0" / "fit" / "model"), str(tmp_path / "seed-0" / "round-2" / "fit" / "model")]
     assert calls["generate"] == ["base", *fitted]
     assert calls["fit"] == (["base", *fitted] if fit_from == "previous" else ["base"] * 3)
     assert calls["evaluate"] == ["base", *fitted, str(tmp_path / "seed-0" / "round-3" / "fit" / "model")]
+    rounds = ["seed-0", "round-2", "round-3"]  # the folder each round's scored shards are in
+    assert calls["shards"] == ([rounds[:1], rounds[:2], rounds] if accumulate else [[r] for r in rounds])
     assert [r["mode"] for r in results["rounds"]][1:] == ["unified", "unified"]  # rounds > 1: post_modes[0]

@@ -82,6 +82,8 @@ class LoopSettings:
     """What round r > 1 fits from: round r-1's model (``previous``), or the base (``base``, as in
     ReST-EM: every round is one fit of the base on the newest model's samples, so a fit never builds
     on a fitted model's drift)."""
+    accumulate: bool = False
+    """Round r fits on the scored samples of rounds 1..r (round 1's are the base's), not only round r's."""
     share: str | None = None
     """Folder of outputs shared by runs (see the module docstring); None: every run keeps its own."""
     report_rewards: dict[str, Spec] = field(default_factory=dict)
@@ -105,11 +107,13 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
     evaluating.of(s.model, "base", s.base_modes, None if s.share else run_dir)
     prompts = target(replace(s.target, out=str(run_dir / "prompts.jsonl"), seed=seed, benchmark=s.evaluate.benchmark,
                              summaries=[str(next(iter(evaluating.done.values())))]))
-    model, phase, rounds = s.model, "base", []
+    model, phase, rounds, earlier = s.model, "base", [], []
     for r in range(1, s.rounds + 1):
         where = run_dir if r == 1 else run_dir / f"round-{r}"
         start = s.model if s.fit_from == "base" else model
-        model, record = _round(s, seed, r, prompts, model, start, evaluating.scales.get(phase), where)
+        model, record, shards = _round(s, seed, r, prompts, model, start, evaluating.scales.get(phase), where,
+                                       earlier if s.accumulate else [])
+        earlier += shards
         phase = "post" if r == 1 else f"post{r}"
         evaluating.of(model, phase, s.post_modes, where)
         rounds.append({**record, "evaluations": [f"{phase}_{mode}" for mode in s.post_modes]})
@@ -156,9 +160,10 @@ class _Evaluations:
 
 
 def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, start: str, cfg: float | None,
-           where: Path) -> tuple[str, dict]:
+           where: Path, earlier: list[str]) -> tuple[str, dict, list[str]]:
     """Round ``r``: generate with ``model`` (at guidance scale ``cfg`` when chosen) -> score ->
-    (reflect) -> fit from ``start``; returns the fitted model and the round's record."""
+    (reflect) -> fit from ``start`` on these and the ``earlier`` shards; returns the fitted model,
+    the round's record and its own shards."""
     generating = replace(s.generate, prompts=[str(prompts)], model=model, seed=seed + r)
     if r > 1:
         generating = replace(generating, sampling=replace(generating.sampling, mode=s.post_modes[0]))
@@ -173,10 +178,11 @@ def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, start:
     if s.reflect is not None:
         reflected = reflect(replace(s.reflect, input=str(scored.parent), output=str(where / "reflect")))
         train_shards.append(str(reflected / f"{s.reflect.prefix}-*.tar"))
-    fitted = str(fit(replace(s.fit, out=str(where / "fit"), model=start, seed=seed, train_shards=train_shards)))
+    fitted = str(fit(replace(s.fit, out=str(where / "fit"), model=start, seed=seed,
+                             train_shards=earlier + train_shards)))
     stats = json.loads(scored.read_text())
     return fitted, {"round": r, "mode": generating.sampling.mode, "cfg": generating.sampling.cfg,
-                    "trajectories": _count(stats), "rewards": stats}
+                    "trajectories": _count(stats), "rewards": stats}, train_shards
 
 
 def _shared(s: LoopSettings, stage: str, *inputs) -> Path:
