@@ -43,6 +43,17 @@ def test_unknown_lora_setting_is_named():
         UnifiedLM(model="janus-micro", lora={"rnak": 4})
 
 
+def test_default_settings_are_lora_too():
+    """``lora: {}`` (every field at its default) adds adapters on one device and is refused under FSDP2."""
+    module = UnifiedLM(model="janus-micro", lora={})
+    module.configure_model()
+    assert any(".lora_" in name for name, _ in module.net.named_parameters())
+    sharded = UnifiedLM(model="janus-micro", lora={})
+    sharded._device_mesh = {"data_parallel": None}  # what ModelParallelStrategy sets before configure_model
+    with pytest.raises(ValueError, match="lora is not supported with the FSDP2 strategy"):
+        sharded.configure_model()
+
+
 def text_logits(hf, ids: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return hf(input_ids=ids).logits

@@ -81,7 +81,7 @@ class UnifiedLM(L.LightningModule):
         hp = self.hparams
         mesh = getattr(self, "_device_mesh", None)  # set by ModelParallelStrategy (unigen.scale.fsdp2)
         if mesh is not None:
-            if hp.lora:
+            if self.lora is not None:  # `lora: {}` (the defaults) counts
                 raise ValueError("lora is not supported with the FSDP2 strategy: train adapters with DDP or one device")
             self.net = load_sharded(hp.model, mesh["data_parallel"], self.trainer.strategy.root_device,
                                     freeze=tuple(hp.freeze), attn_implementation=hp.attn_implementation,
@@ -93,7 +93,7 @@ class UnifiedLM(L.LightningModule):
     def apply_training_options(self) -> None:
         """LoRA, activation checkpointing and per-layer compilation on the built ``net``."""
         hp = self.hparams
-        if self.lora:
+        if self.lora is not None:
             add_lora(self.net, self.lora)
         if hp.gradient_checkpointing:
             mode = "full" if hp.gradient_checkpointing is True else hp.gradient_checkpointing
