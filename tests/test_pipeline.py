@@ -134,9 +134,13 @@ def test_stage_refuses_changed_settings(tmp_path):
 def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_start(tmp_path, monkeypatch, fit_from,
                                                                                    accumulate):
     """The loop's wiring alone (every stage replaced by a recorder): round r generates with round r-1's
-    model, and fits from it (``previous``) or from the base (``base``), on its own round's samples or
-    (``accumulate``) on those of rounds 1..r."""
+    model at that model's chosen guidance scale, and fits from it (``previous``) or from the base
+    (``base``), on its own round's shards or (``accumulate``, here with ``reflect`` on) on those of
+    rounds 1..r; every model is evaluated at its own scale."""
     from unigen.pipeline import loop as loop_module
+    from unigen.pipeline.guidance import GuidanceSearch
+    from unigen.pipeline.reflect import ReflectSettings
+    scales = {"base": 2.0, "post": 1.5, "post2": 1.0, "post3": 3.0}
     calls: dict[str, list] = {"generate": [], "fit": [], "evaluate": [], "shards": []}
 
     def fake_target(t):
@@ -146,7 +150,7 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
         return Path(t.out)
 
     def fake_evaluate(e):
-        calls["evaluate"].append(e.model)
+        calls["evaluate"].append((e.model, e.sampling.cfg))
         Path(e.outdir).mkdir(parents=True, exist_ok=True)
         (Path(e.outdir) / "summary.json").write_text("{}")
         return Path(e.outdir) / "summary.json"
@@ -163,19 +167,25 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
 
     monkeypatch.setattr(loop_module, "target", fake_target)
     monkeypatch.setattr(loop_module, "evaluate", fake_evaluate)
-    monkeypatch.setattr(loop_module, "generate", lambda g: calls["generate"].append(g.model) or Path(g.out_dir))
+    monkeypatch.setattr(loop_module, "select_guidance", lambda search, chosen, validation, out: scales[out.name])
+    monkeypatch.setattr(loop_module, "generate",
+                        lambda g: calls["generate"].append((g.model, g.sampling.cfg)) or Path(g.out_dir))
     monkeypatch.setattr(loop_module, "score", fake_score)
+    monkeypatch.setattr(loop_module, "reflect", lambda rf: Path(rf.output))
     monkeypatch.setattr(loop_module, "fit", fake_fit)
     monkeypatch.setattr(loop_module, "write_report", lambda *args: None)
     settings = loop_module.LoopSettings(
         model="base", evaluate=loop_module.EvaluateSettings(benchmark="shapes"),
         score=loop_module.ScoreSettings(rewards={"r": "shapes_strict"}), fit=loop_module.FitSettings(),
+        reflect=ReflectSettings(judge="shapes_strict") if accumulate else None, guidance=GuidanceSearch(),
         out=str(tmp_path), rounds=3, fit_from=fit_from, accumulate=accumulate, base_modes=["explicit"])
     results = loop_module.run_seed(settings, 0)
     fitted = [str(tmp_path / "seed-0" / "fit" / "model"), str(tmp_path / "seed-0" / "round-2" / "fit" / "model")]
-    assert calls["generate"] == ["base", *fitted]
+    assert calls["generate"] == [("base", 2.0), (fitted[0], 1.5), (fitted[1], 1.0)]
     assert calls["fit"] == (["base", *fitted] if fit_from == "previous" else ["base"] * 3)
-    assert calls["evaluate"] == ["base", *fitted, str(tmp_path / "seed-0" / "round-3" / "fit" / "model")]
-    rounds = ["seed-0", "round-2", "round-3"]  # the folder each round's scored shards are in
-    assert calls["shards"] == ([rounds[:1], rounds[:2], rounds] if accumulate else [[r] for r in rounds])
+    assert calls["evaluate"] == [("base", 2.0), (fitted[0], 1.5), (fitted[1], 1.0),
+                                 (str(tmp_path / "seed-0" / "round-3" / "fit" / "model"), 3.0)]
+    assert results["guidance"] == scales and [r["cfg"] for r in results["rounds"]] == [2.0, 1.5, 1.0]
+    own = [[r, r] if accumulate else [r] for r in ("seed-0", "round-2", "round-3")]  # scored (+ reflect) shards
+    assert calls["shards"] == ([own[0], own[0] + own[1], own[0] + own[1] + own[2]] if accumulate else own)
     assert [r["mode"] for r in results["rounds"]][1:] == ["unified", "unified"]  # rounds > 1: post_modes[0]

@@ -56,7 +56,7 @@ def consolidate_sharded(folder: Path, out_file: Path) -> Path:
             warnings.filterwarnings("ignore", message="torch.distributed is unavailable or uninitialized")
             checkpoint = _load_state_dict_from_keys(keys={entry}, checkpoint_id=str(folder))
     except Exception as err:
-        raise CheckpointError(f"cannot read the shards of sharded checkpoint '{folder}': {err}") from err
+        raise CheckpointError(f"cannot load the weights of sharded checkpoint '{folder}': {err}") from err
     checkpoint.update(torch.load(folder / SHARDED_METADATA, map_location="cpu", weights_only=False))
     torch.save(_format_checkpoint(checkpoint) if entry == "model" else checkpoint, out_file)
     return out_file

@@ -8,16 +8,16 @@ of ``base_modes`` (``eval/base_<mode>``, and ``eval/base_<mode>_<name>`` for eac
 generate K trajectories per prompt (``generated/``, seed ``s + r`` so they differ from the
 evaluation's samples; round 1 with the base in the ``generate`` settings' mode, round r > 1 with
 round r-1's model in ``post_modes[0]``) -> score them (``scored/``) -> with ``reflect``, build
-reflect-and-redraw trajectories from them (``reflect/``) -> fit from the previous round's model
-or, with ``fit_from: base``, from the base (``fit/``, the model in ``fit/model``) -> with
-``guidance``, choose its scale (``guidance/post``) -> evaluate the fitted model in each of
-``post_modes`` (``eval/post_<mode>``; rounds r > 1 under ``round-<r>/``) -> report with paired
-bootstrap intervals. Every stage reuses its finished output and refuses changed settings, so a
-killed loop resumes where it stopped, and a finished loop extended by more rounds or post modes
-runs only what is new. With ``share``, the outputs that depend only on the base model and their
-stage's settings (the validation prompts, the base's guidance choice and evaluations, round 1's
-generated and scored data) live in one folder keyed by those settings, so runs that differ only in
-the fit (a weighting ablation) compute them once.
+reflect-and-redraw trajectories from them (``reflect/``) -> fit from the previous round's model or,
+with ``fit_from: base``, from the base, on them (with ``accumulate``, on every round's so far)
+(``fit/``, the model in ``fit/model``) -> with ``guidance``, choose its scale (``guidance/post``) ->
+evaluate the fitted model in each of ``post_modes`` (``eval/post_<mode>``; rounds r > 1 under
+``round-<r>/``) -> report with paired bootstrap intervals. Every stage reuses its finished output
+and refuses changed settings, so a killed loop resumes where it stopped, and a finished loop
+extended by more rounds or post modes runs only what is new. With ``share``, the outputs that depend
+only on the base model and their stage's settings (the validation prompts, the base's guidance
+choice and evaluations, round 1's generated and scored data) live in one folder keyed by those
+settings, so runs that differ only in the fit (a weighting ablation) compute them once.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ class LoopSettings:
     ReST-EM: every round is one fit of the base on the newest model's samples, so a fit never builds
     on a fitted model's drift)."""
     accumulate: bool = False
-    """Round r fits on the scored samples of rounds 1..r (round 1's are the base's), not only round r's."""
+    """Round r fits on the training shards (scored, and reflect's when on) of rounds 1..r (round 1's
+    are the base's samples), not only round r's."""
     share: str | None = None
     """Folder of outputs shared by runs (see the module docstring); None: every run keeps its own."""
     report_rewards: dict[str, Spec] = field(default_factory=dict)
@@ -112,8 +113,9 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
         where = run_dir if r == 1 else run_dir / f"round-{r}"
         start = s.model if s.fit_from == "base" else model
         model, record, shards = _round(s, seed, r, prompts, model, start, evaluating.scales.get(phase), where,
-                                       earlier if s.accumulate else [])
-        earlier += shards
+                                       earlier)
+        if s.accumulate:
+            earlier += shards
         phase = "post" if r == 1 else f"post{r}"
         evaluating.of(model, phase, s.post_modes, where)
         rounds.append({**record, "evaluations": [f"{phase}_{mode}" for mode in s.post_modes]})

@@ -71,8 +71,9 @@ def resume_candidates(trainer: L.Trainer) -> list[Path]:
 
 
 def earlier_checkpoints(trainer: L.Trainer) -> list[Path]:
-    """Every ``*.ckpt`` the experiment holds where Lightning writes: its checkpoint folders,
-    ``default_root_dir`` and the loggers' versioned folders (``<save_dir>/<name>/*/checkpoints``)."""
+    """Every ``*.ckpt`` the experiment holds where Lightning writes: its checkpoint folders (pinned by
+    :func:`pin_checkpoint_dirs` first), ``default_root_dir`` and the loggers' versioned folders
+    (``<save_dir>/<name>/*/checkpoints``)."""
     folders = {Path(trainer.default_root_dir)}
     folders |= {Path(cb.dirpath) for cb in checkpoint_callbacks(trainer)}
     for logger in trainer.loggers:
