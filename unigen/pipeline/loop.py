@@ -111,9 +111,7 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
     model, phase, rounds, earlier = s.model, "base", [], []
     for r in range(1, s.rounds + 1):
         where = run_dir if r == 1 else run_dir / f"round-{r}"
-        start = s.model if s.fit_from == "base" else model
-        model, record, shards = _round(s, seed, r, prompts, model, start, evaluating.scales.get(phase), where,
-                                       earlier)
+        model, record, shards = _round(s, seed, r, prompts, model, evaluating.scales.get(phase), where, earlier)
         if s.accumulate:
             earlier += shards
         phase = "post" if r == 1 else f"post{r}"
@@ -161,11 +159,11 @@ class _Evaluations:
                 self.done[key] = evaluate(replace(chosen, outdir=str(outdir)))
 
 
-def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, start: str, cfg: float | None,
+def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: float | None,
            where: Path, earlier: list[str]) -> tuple[str, dict, list[str]]:
     """Round ``r``: generate with ``model`` (at guidance scale ``cfg`` when chosen) -> score ->
-    (reflect) -> fit from ``start`` on these and the ``earlier`` shards; returns the fitted model,
-    the round's record and its own shards."""
+    (reflect) -> fit from ``model`` or, with ``fit_from: base``, the base, on these and the
+    ``earlier`` shards; returns the fitted model, the round's record and its own shards."""
     generating = replace(s.generate, prompts=[str(prompts)], model=model, seed=seed + r)
     if r > 1:
         generating = replace(generating, sampling=replace(generating.sampling, mode=s.post_modes[0]))
@@ -180,6 +178,7 @@ def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, start:
     if s.reflect is not None:
         reflected = reflect(replace(s.reflect, input=str(scored.parent), output=str(where / "reflect")))
         train_shards.append(str(reflected / f"{s.reflect.prefix}-*.tar"))
+    start = s.model if s.fit_from == "base" else model
     fitted = str(fit(replace(s.fit, out=str(where / "fit"), model=start, seed=seed,
                              train_shards=earlier + train_shards)))
     stats = json.loads(scored.read_text())
