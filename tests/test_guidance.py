@@ -1,5 +1,6 @@
 """Guidance selection: the best scale on the validation prompts wins (ties: the first listed), each
-scale is evaluated at its own CFG on the validation file, and a prompt file reads as a benchmark."""
+scale is evaluated at its own CFG on the validation file, a ceiling leaves out the larger scales, and
+a prompt file reads as a benchmark."""
 
 from __future__ import annotations
 
@@ -41,6 +42,18 @@ def test_select_guidance_keeps_the_best_scale(tmp_path, monkeypatch, scores, cho
     assert [c.outdir for c in calls] == [str(tmp_path / "g" / f"cfg-{s}") for s in ("1", "1.5", "2")]
     record = json.loads((tmp_path / "g" / "guidance.json").read_text())
     assert record["chosen"] == chosen and record["scores"] == {"1": scores[1.0], "1.5": scores[1.5], "2": scores[2.0]}
+
+
+def test_a_ceiling_leaves_out_the_larger_scales(tmp_path, monkeypatch):
+    calls: list[EvaluateSettings] = []
+    monkeypatch.setattr(guidance, "evaluate", _fake_evaluate({1.0: 0.5, 1.5: 0.6, 2.0: 0.9}, calls))
+    evaluating = EvaluateSettings(benchmark="shapes", model="m", mode="unified")
+    search = GuidanceSearch(scales=[1.0, 1.5, 2.0])
+    assert select_guidance(search, evaluating, tmp_path / "v.jsonl", tmp_path / "g", ceiling=1.5) == 1.5
+    assert [c.sampling.cfg for c in calls] == [1.0, 1.5]  # 2 is never evaluated
+    assert json.loads((tmp_path / "g" / "guidance.json").read_text())["scores"] == {"1": 0.5, "1.5": 0.6}
+    with pytest.raises(ValueError, match=r"no guidance scale of \[1.0, 1.5, 2.0\] is at most the ceiling 0.5"):
+        select_guidance(search, evaluating, tmp_path / "v.jsonl", tmp_path / "h", ceiling=0.5)
 
 
 def test_guidance_search_refuses_scales_below_one():

@@ -136,12 +136,12 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
     """The loop's wiring alone (every stage replaced by a recorder): round r generates with round r-1's
     model at that model's chosen guidance scale, and fits from it (``previous``) or from the base
     (``base``), on its own round's shards or (``accumulate``, here with ``reflect`` on) on those of
-    rounds 1..r; every model is evaluated at its own scale."""
+    rounds 1..r; every model is evaluated at its own scale, searched up to its start model's."""
     from unigen.pipeline import loop as loop_module
     from unigen.pipeline.guidance import GuidanceSearch
     from unigen.pipeline.reflect import ReflectSettings
     scales = {"base": 2.0, "post": 1.5, "post2": 1.0, "post3": 3.0}
-    calls: dict[str, list] = {"generate": [], "fit": [], "evaluate": [], "shards": []}
+    calls: dict[str, list] = {"generate": [], "fit": [], "evaluate": [], "shards": [], "ceilings": []}
 
     def fake_target(t):
         Path(t.out).parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,8 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
 
     monkeypatch.setattr(loop_module, "target", fake_target)
     monkeypatch.setattr(loop_module, "evaluate", fake_evaluate)
-    monkeypatch.setattr(loop_module, "select_guidance", lambda search, chosen, validation, out: scales[out.name])
+    monkeypatch.setattr(loop_module, "select_guidance", lambda search, chosen, validation, out, ceiling:
+                        calls["ceilings"].append(ceiling) or scales[out.name])
     monkeypatch.setattr(loop_module, "generate",
                         lambda g: calls["generate"].append((g.model, g.sampling.cfg)) or Path(g.out_dir))
     monkeypatch.setattr(loop_module, "score", fake_score)
@@ -186,6 +187,8 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
     assert calls["evaluate"] == [("base", 2.0), (fitted[0], 1.5), (fitted[1], 1.0),
                                  (str(tmp_path / "seed-0" / "round-3" / "fit" / "model"), 3.0)]
     assert results["guidance"] == scales and [r["cfg"] for r in results["rounds"]] == [2.0, 1.5, 1.0]
+    # each fitted model's search is capped at its start model's scale
+    assert calls["ceilings"] == ([None, 2.0, 1.5, 1.0] if fit_from == "previous" else [None, 2.0, 2.0, 2.0])
     own = [[r, r] if accumulate else [r] for r in ("seed-0", "round-2", "round-3")]  # scored (+ reflect) shards
     assert calls["shards"] == ([own[0], own[0] + own[1], own[0] + own[1] + own[2]] if accumulate else own)
     assert [r["mode"] for r in results["rounds"]][1:] == ["unified", "unified"]  # rounds > 1: post_modes[0]

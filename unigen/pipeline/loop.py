@@ -10,7 +10,8 @@ evaluation's samples; round 1 with the base in the ``generate`` settings' mode, 
 round r-1's model in ``post_modes[0]``) -> score them (``scored/``) -> with ``reflect``, build
 reflect-and-redraw trajectories from them (``reflect/``) -> fit from the previous round's model or,
 with ``fit_from: base``, from the base, on them (with ``accumulate``, on every round's so far)
-(``fit/``, the model in ``fit/model``) -> with ``guidance``, choose its scale (``guidance/post``) ->
+(``fit/``, the model in ``fit/model``) -> with ``guidance``, choose its scale, no larger than its
+start model's (``guidance/post``) ->
 evaluate the fitted model in each of ``post_modes`` (``eval/post_<mode>``; rounds r > 1 under
 ``round-<r>/``) -> report with paired bootstrap intervals. Every stage reuses its finished output
 and refuses changed settings, so a killed loop resumes where it stopped, and a finished loop
@@ -114,8 +115,9 @@ def run_seed(s: LoopSettings, seed: int) -> dict:
         model, record, shards = _round(s, seed, r, prompts, model, evaluating.scales.get(phase), where, earlier)
         if s.accumulate:
             earlier += shards
+        start = "base" if r == 1 or s.fit_from == "base" else phase
         phase = "post" if r == 1 else f"post{r}"
-        evaluating.of(model, phase, s.post_modes, where)
+        evaluating.of(model, phase, s.post_modes, where, start)
         rounds.append({**record, "evaluations": [f"{phase}_{mode}" for mode in s.post_modes]})
     done = evaluating.done
     results = {
@@ -139,15 +141,17 @@ class _Evaluations:
         self.done: dict[str, Path] = {}
         self.scales: dict[str, float] = {}
 
-    def of(self, model: str, phase: str, modes: list[str], where: Path | None) -> None:
-        """Choose ``model``'s guidance scale (with ``guidance``), then evaluate it in each mode on the
-        targeted benchmark and each of ``also_evaluate``; ``where`` None: in the shared folder."""
+    def of(self, model: str, phase: str, modes: list[str], where: Path | None, start: str | None = None) -> None:
+        """Choose ``model``'s guidance scale (with ``guidance``; capped at the scale of the ``start``
+        phase, the model it was fitted from, with ``cap_at_start``), then evaluate it in each mode on
+        the targeted benchmark and each of ``also_evaluate``; ``where`` None: in the shared folder."""
         s = self.s
         if s.guidance:
             chosen = replace(s.evaluate, model=model, mode=modes[0], seed=self.seed)
             out = (where / "guidance" / phase if where
                    else _shared(s, "guidance", chosen, s.guidance, str(self.validation)))
-            self.scales[phase] = select_guidance(s.guidance, chosen, self.validation, out)
+            ceiling = self.scales[start] if start is not None and s.guidance.cap_at_start else None
+            self.scales[phase] = select_guidance(s.guidance, chosen, self.validation, out, ceiling)
         for mode in modes:
             for suffix, settings in (("", s.evaluate), *((f"_{_name(e['benchmark'])}", _merged(s.evaluate, e))
                                                          for e in s.also_evaluate)):
