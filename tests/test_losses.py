@@ -37,6 +37,23 @@ def test_per_sample_weights_scale_each_sample_contribution():
     assert out.tokens.item() == 8  # the count is unweighted
 
 
+def test_predictions_only_when_asked_and_the_same_in_chunks():
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 9, 6, requires_grad=True)
+    labels = torch.randint(0, 6, (2, 9))
+    labels[0, :3] = IGNORE
+    weights = torch.ones(2, 9)
+    assert weighted_token_ce(identity_head, hidden, labels, weights).predictions is None
+    whole = weighted_token_ce(identity_head, hidden, labels, weights, keep_predictions=True)
+    chunked = weighted_token_ce(identity_head, hidden, labels, weights, chunk_size=4, keep_predictions=True)
+    expected = hidden[labels != IGNORE].argmax(-1)
+    assert torch.equal(whole.predictions, expected) and torch.equal(chunked.predictions, expected)
+    assert torch.allclose(whole.weighted_ce, chunked.weighted_ce)
+    lean = weighted_token_ce(identity_head, hidden, labels, weights, chunk_size=4)
+    lean.weighted_ce.backward()  # checkpointed chunks that return no predictions still backprop
+    assert hidden.grad is not None and hidden.grad[0, :3].abs().sum() == 0
+
+
 def test_loss_is_invariant_to_splitting_the_batch():
     """Sum of per-part losses, each normalised by the *global* counts, equals the whole-batch loss."""
     torch.manual_seed(1)

@@ -27,16 +27,21 @@ def root_cause(err: BaseException) -> BaseException:
 def locate(message: str, files: list[str]) -> str | None:
     """``<file> line <n>``: the first config line holding a value the message quotes (longest first)."""
     quoted = sorted(set(re.findall(r"(?<!\w)'([^'\n]{2,}?)'(?!\w)", message)), key=len, reverse=True)
+    code = {file: [line.split("#")[0] for line in _lines(file)] for file in files} if quoted else {}
     for value in quoted:
-        for file in files:
-            try:
-                lines = Path(file).read_text().splitlines()
-            except OSError:
-                continue
+        for file, lines in code.items():
             for number, line in enumerate(lines, 1):
-                if value in line.split("#")[0]:
+                if value in line:
                     return f"{file} line {number}"
     return None
+
+
+def _lines(file: str) -> list[str]:
+    """The file's lines; none if it cannot be read (the error is about the config, not this file)."""
+    try:
+        return Path(file).read_text().splitlines()
+    except OSError:
+        return []
 
 
 def config_error(err: BaseException, files: list[str]) -> ConfigError:

@@ -26,8 +26,8 @@ class HeadOutput:
     """sum over supervised tokens of (per-sample weight x cross-entropy)."""
     tokens: torch.Tensor
     """number of supervised tokens (unweighted)."""
-    predictions: torch.Tensor
-    """(n_supervised,) argmax ids of the supervised positions (no gradient)."""
+    predictions: torch.Tensor | None
+    """(n_supervised,) argmax ids of the supervised positions (no gradient); None unless asked for."""
     labels: torch.Tensor
     """(n_supervised,) their target ids."""
 
@@ -38,23 +38,26 @@ def weighted_token_ce(
     labels: torch.Tensor,
     token_weight: torch.Tensor,
     chunk_size: int = 0,
+    keep_predictions: bool = False,
 ) -> HeadOutput:
     """Cross-entropy of ``head(hidden)`` against ``labels``, weighted per token, summed.
 
     Only supervised positions go through the head, so a large text vocabulary costs nothing at
     image positions and vice versa. ``chunk_size`` > 0 runs the head on that many positions at a
     time and recomputes each chunk's logits in backward, so at most one chunk's (chunk, vocab)
-    fp32 logits are alive instead of all of them (same loss and gradients).
+    fp32 logits are alive instead of all of them (same loss and gradients). ``keep_predictions``
+    also returns the argmax ids (the text head's switch accuracy needs them; the image head does not).
     """
     selected = labels != IGNORE
     targets = labels[selected]
     states = hidden[selected]
     if chunk_size <= 0 or states.shape[0] <= chunk_size:
-        ce, predictions = _head_ce(head, states, targets)
+        parts = [_head_ce(head, states, targets, keep_predictions)]
     else:
-        parts = [checkpoint(_head_ce, head, h, t, use_reentrant=False)
+        parts = [checkpoint(_head_ce, head, h, t, keep_predictions, use_reentrant=False)
                  for h, t in zip(states.split(chunk_size), targets.split(chunk_size))]
-        ce, predictions = torch.cat([c for c, _ in parts]), torch.cat([p for _, p in parts])
+    ce = torch.cat([c for c, _ in parts])
+    predictions = torch.cat([p for _, p in parts]) if keep_predictions else None
     return HeadOutput(
         weighted_ce=(ce * token_weight[selected].to(ce.dtype)).sum(),
         tokens=selected.sum(),
@@ -63,11 +66,12 @@ def weighted_token_ce(
     )
 
 
-def _head_ce(head: Callable[[torch.Tensor], torch.Tensor], states: torch.Tensor,
-             targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token fp32 cross-entropy and argmax ids of ``head(states)``."""
+def _head_ce(head: Callable[[torch.Tensor], torch.Tensor], states: torch.Tensor, targets: torch.Tensor,
+             keep_predictions: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-token fp32 cross-entropy of ``head(states)``, and its argmax ids if asked for."""
     logits = head(states).float()
-    return F.cross_entropy(logits, targets, reduction="none"), logits.detach().argmax(-1)
+    predictions = logits.detach().argmax(-1) if keep_predictions else None
+    return F.cross_entropy(logits, targets, reduction="none"), predictions
 
 
 def combine(

@@ -117,7 +117,8 @@ class UnifiedLM(L.LightningModule):
         hidden, _ = self.net.backbone(embeds, mask, positions)
         hidden = hidden.view(*batch.input_ids.shape, -1)
         chunk = self.hparams.logits_chunk_size
-        text = weighted_token_ce(self.net.text_logits, hidden, batch.text_labels, batch.token_weights("text"), chunk)
+        text = weighted_token_ce(self.net.text_logits, hidden, batch.text_labels, batch.token_weights("text"), chunk,
+                                 keep_predictions=True)  # the switch accuracy
         image = weighted_token_ce(self.net.image_logits, hidden, batch.image_labels, batch.token_weights("image"), chunk)
         return text, image
 
