@@ -56,6 +56,9 @@ def test_loop_two_rounds_smoke(tmp_path, monkeypatch):
     assert [(r["mode"], r["trajectories"]) for r in results["rounds"]] == [("explicit", 40), ("unified", 40)]
     scales = results["guidance"]  # each model's scale, chosen on validation prompts, is the one it samples at
     assert list(scales) == ["base", "post", "post2"] and set(scales.values()) <= {1.0, 2.0}
+    assert scales["post2"] <= scales["post"] <= scales["base"]  # a fitted model's search stops at its start's scale
+    searched = json.loads((out / "seed-0" / "round-2" / "guidance" / "post2" / "guidance.json").read_text())["scores"]
+    assert max(map(float, searched)) <= scales["post"]  # larger scales are never evaluated
     assert [r["cfg"] for r in results["rounds"]] == [scales["base"], scales["post"]]
     for key, phase in (("base_explicit", "base"), ("post_direct", "post"), ("post2_unified", "post2")):
         settings = json.loads((Path(results["folders"][key]) / "evaluate-settings.json").read_text())
