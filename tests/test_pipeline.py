@@ -141,7 +141,7 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
     from unigen.pipeline.guidance import GuidanceSearch
     from unigen.pipeline.reflect import ReflectSettings
     scales = {"base": 2.0, "post": 1.5, "post2": 1.0, "post3": 3.0}
-    calls: dict[str, list] = {"generate": [], "fit": [], "evaluate": [], "shards": [], "ceilings": []}
+    calls: dict[str, list] = {"generate": [], "fit": [], "evaluate": [], "shards": [], "ceilings": [], "reflect": []}
 
     def fake_target(t):
         Path(t.out).parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,7 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
 
     def fake_fit(f):
         calls["fit"].append(f.model)
-        calls["shards"].append([Path(x).parent.parent.name for x in f.train_shards])
+        calls["shards"].append([f"{Path(x).parent.parent.name}/{Path(x).parent.name}" for x in f.train_shards])
         return Path(f.out) / "model"
 
     monkeypatch.setattr(loop_module, "target", fake_target)
@@ -172,7 +172,8 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
     monkeypatch.setattr(loop_module, "generate",
                         lambda g: calls["generate"].append((g.model, g.sampling.cfg)) or Path(g.out_dir))
     monkeypatch.setattr(loop_module, "score", fake_score)
-    monkeypatch.setattr(loop_module, "reflect", lambda rf: Path(rf.output))
+    monkeypatch.setattr(loop_module, "reflect",
+                        lambda rf: calls["reflect"].append((rf.tokenizer, rf.max_text_tokens)) or Path(rf.output))
     monkeypatch.setattr(loop_module, "fit", fake_fit)
     monkeypatch.setattr(loop_module, "write_report", lambda *args: None)
     settings = loop_module.LoopSettings(
@@ -189,6 +190,8 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
     assert results["guidance"] == scales and [r["cfg"] for r in results["rounds"]] == [2.0, 1.5, 1.0]
     # each fitted model's search is capped at its start model's scale
     assert calls["ceilings"] == ([None, 2.0, 1.5, 1.0] if fit_from == "previous" else [None, 2.0, 2.0, 2.0])
-    own = [[r, r] if accumulate else [r] for r in ("seed-0", "round-2", "round-3")]  # scored (+ reflect) shards
+    own = [[f"{r}/reflect" if accumulate else f"{r}/scored"] for r in ("seed-0", "round-2", "round-3")]  # reflect's replace scored
     assert calls["shards"] == ([own[0], own[0] + own[1], own[0] + own[1] + own[2]] if accumulate else own)
+    # reflections are counted in the generating model's tokens, against the evaluation's text budget
+    assert calls["reflect"] == ([("base", 64), (fitted[0], 64), (fitted[1], 64)] if accumulate else [])
     assert [r["mode"] for r in results["rounds"]][1:] == ["unified", "unified"]  # rounds > 1: post_modes[0]

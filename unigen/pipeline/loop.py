@@ -7,8 +7,8 @@ of ``base_modes`` (``eval/base_<mode>``, and ``eval/base_<mode>_<name>`` for eac
 ``also_evaluate``) -> target the weak categories of the first (``prompts.jsonl``) -> per round r:
 generate K trajectories per prompt (``generated/``, seed ``s + r`` so they differ from the
 evaluation's samples; round 1 with the base in the ``generate`` settings' mode, round r > 1 with
-round r-1's model in ``post_modes[0]``) -> score them (``scored/``) -> with ``reflect``, build
-reflect-and-redraw trajectories from them (``reflect/``) -> fit from the previous round's model or,
+round r-1's model in ``post_modes[0]``) -> score them (``scored/``) -> with ``reflect``, turn them
+into interleaved training trajectories (``reflect/``) -> fit from the previous round's model or,
 with ``fit_from: base``, from the base, on them (with ``accumulate``, on every round's so far)
 (``fit/``, the model in ``fit/model``) -> with ``guidance``, choose its scale, no larger than its
 start model's (``guidance/post``) ->
@@ -58,8 +58,10 @@ class LoopSettings:
     fit: FitSettings
     """The reward-weighted fit: ``run.py fit`` configs (the loop sets out, model, train_shards, seed)."""
     reflect: ReflectSettings | None = None
-    """Also build reflect-and-redraw trajectories from the scored ones (``run.py reflect``; the loop
-    sets input and output) and fit on both: post-training for ``interleaved`` generation. None: off."""
+    """Turn the scored trajectories into interleaved ones (``run.py reflect``: look, reflect, redraw;
+    the loop sets input, output, the round's model as the tokenizer and ``evaluate``'s
+    ``max_reasoning_tokens`` as the reflection's budget) and fit on those instead: post-training
+    for ``interleaved`` generation. None: off."""
     target: TargetSettings = field(default_factory=TargetSettings)
     """Strategy, budget and prompt source (the loop sets out, summaries, benchmark, seed)."""
     generate: GenerateSettings = field(default_factory=GenerateSettings)
@@ -84,7 +86,7 @@ class LoopSettings:
     ReST-EM: every round is one fit of the base on the newest model's samples, so a fit never builds
     on a fitted model's drift)."""
     accumulate: bool = False
-    """Round r fits on the training shards (scored, and reflect's when on) of rounds 1..r (round 1's
+    """Round r fits on the training shards (scored, or reflect's when on) of rounds 1..r (round 1's
     are the base's samples), not only round r's."""
     share: str | None = None
     """Folder of outputs shared by runs (see the module docstring); None: every run keeps its own."""
@@ -180,8 +182,9 @@ def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: f
     scored = score(replace(scoring, output=str(_shared(s, "scored", scoring) if shared else where / "scored")))
     train_shards = [str(scored.parent / f"{s.score.prefix}-*.tar")]
     if s.reflect is not None:
-        reflected = reflect(replace(s.reflect, input=str(scored.parent), output=str(where / "reflect")))
-        train_shards.append(str(reflected / f"{s.reflect.prefix}-*.tar"))
+        reflected = reflect(replace(s.reflect, input=str(scored.parent), output=str(where / "reflect"), tokenizer=model,
+                                    max_text_tokens=s.evaluate.sampling.max_reasoning_tokens))
+        train_shards = [str(reflected / f"{s.reflect.prefix}-*.tar")]
     start = s.model if s.fit_from == "base" else model
     fitted = str(fit(replace(s.fit, out=str(where / "fit"), model=start, seed=seed,
                              train_shards=earlier + train_shards)))

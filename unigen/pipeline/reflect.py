@@ -1,15 +1,18 @@
-"""The reflect stage: scored single-image shards -> two-turn reflect-and-redraw shards.
+"""The reflect stage: scored single-image shards -> interleaved training shards (the same
+samples; failing ones paired with a better sample as look-reflect-redraw trajectories, accepted
+ones given a closing look where the judge describes images).
 
 One output shard per input shard (same number; ``generate`` puts all K samples of a prompt in one
 shard), written atomically, recorded in the index with its counts and skipped on a restart;
 ``<prefix>-summary.json`` is rebuilt from the index at the end of every run. Every pair's first
-image is explained by the ``judge`` (any reward with ``explain``, docs/rewards.md); the builder
-is ``unigen.data.reflections``.
+image is explained by the ``judge`` (any reward with ``explain``, and ``describe`` if it has one,
+docs/rewards.md); the builder is ``unigen.data.reflections``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,17 +44,34 @@ class ReflectSettings:
     """Which stored reward splits failing from accepted samples, the threshold, pairs per prompt."""
     decoder: str | None = None
     """Model source whose VQ decoder makes the ``png`` the judge reads where a sample has none."""
+    tokenizer: str | None = None
+    """Model source whose tokenizer counts a reflection's tokens (with ``max_text_tokens``)."""
+    max_text_tokens: int | None = None
+    """A sample whose reflection is longer (the sampler would cut it) stays single, counted ``too_long``."""
     prefix: str = "reflect"
     """Output shard prefix."""
     on_bad_sample: str = "skip"
     """``skip`` (count and drop a bad input sample) | ``raise``."""
 
 
+def within_budget(tokenizer: str | None, limit: int | None) -> Callable[[str], bool]:
+    """Whether a text fits ``limit`` tokens of the ``tokenizer`` model source's tokenizer (always, without one)."""
+    if tokenizer is None:
+        return lambda text: True
+    from unigen.models.loading import load_spec  # here: only a token budget needs a tokenizer
+
+    spec = load_spec(tokenizer)
+    return lambda text: len(spec.encode_text(text)) <= limit
+
+
 def reflect(settings: ReflectSettings) -> Path:
-    """Build reflect-and-redraw trajectories (first image as drawn, the judge's findings, a better
-    sample of the same prompt) from scored shards. Resumable; returns the output folder."""
+    """Interleaved training trajectories (first image as drawn, the judge's observation, a better
+    sample of the same prompt) from scored shards, every sample once. Resumable; returns the output folder."""
     s = settings
     check_policy(s.on_bad_sample)
+    if (s.tokenizer is None) != (s.max_text_tokens is None):
+        raise ValueError(f"tokenizer and max_text_tokens go together, got tokenizer={s.tokenizer!r}, "
+                         f"max_text_tokens={s.max_text_tokens!r}")
     shards = input_shards(s.input)
     out_dir = Path(s.output)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -63,17 +83,21 @@ def reflect(settings: ReflectSettings) -> Path:
         from unigen.checkpoints import load_unified  # here: only a decoder needs a model
 
         model = load_unified(s.decoder, option="decoder")
+    fits = within_budget(s.tokenizer, s.max_text_tokens)
     check_settings(out_dir / f"{s.prefix}-settings.json", {k: v for k, v in as_dict(s).items() if k != "output"})
 
-    def explain(trajectories: list[Trajectory]) -> list[list[str] | None]:
-        return judge.explain(trajectories if model is None else with_decoded_png(trajectories, model))
+    def on_images(method: Callable[[list[Trajectory]], list]) -> Callable[[list[Trajectory]], list]:
+        """``method`` reading decoded PNGs where a decoder is given."""
+        return method if model is None else lambda trajectories: method(with_decoded_png(trajectories, model))
+    explain = on_images(judge.explain)
+    describe = on_images(judge.describe) if callable(getattr(judge, "describe", None)) else None
     done = finished_shards(out_dir, s.prefix)
     for shard in tqdm(shards, desc="reflect", unit="shard"):
         number = int(SHARD_NUMBER.search(shard.name).group(1))
         if shard_name(s.prefix, number) in done:
             continue
         samples, skipped = read_input(shard, s.on_bad_sample)
-        built, counts = build_reflections(samples, s.pairing, explain)
+        built, counts = build_reflections(samples, s.pairing, explain, describe, fits)
         write_shard(out_dir, s.prefix, number, built, skipped, {**counts, "trajectories": len(built)})
     names = {shard_name(s.prefix, int(SHARD_NUMBER.search(p.name).group(1))) for p in shards}
     per_shard = {name: c for name, c in read_index(out_dir, s.prefix)["counts"].items() if name in names}

@@ -28,7 +28,7 @@ import numpy as np
 
 from unigen.data.reflections import UNSPECIFIC
 from unigen.worlds.shapes.geometry import relative_position, shape_mask
-from unigen.worlds.shapes.vocab import BACKGROUND, COLORS, COUNT_WORDS, PLURALS, SHAPES
+from unigen.worlds.shapes.vocab import BACKGROUND, CELLS, COLORS, COUNT_WORDS, PLURALS, SHAPES
 
 _PALETTE = np.array([BACKGROUND, *COLORS.values()], dtype=np.float32)
 _COLOR_NAMES = (None, *COLORS)
@@ -124,6 +124,20 @@ class ShapesJudge:
         found = self.detect(image, min(self.min_area_fraction, self.fragment_area_fraction))
         objects = [d for d in found if d.area >= min_area and d.shape is not None]
         return objects, [d for d in found if d not in objects]
+
+    def describe(self, image: np.ndarray) -> str:
+        """What the image shows, in plan words: ``photo: red circle top left; blue blob bottom
+        right.`` -- the objects (largest first), then the fragments (:meth:`split`), each as
+        colour, shape (``blob`` for a fragment) and the quadrant of its box centre, repeats said
+        once; ``photo: nothing.`` for an empty canvas."""
+        objects, fragments = self.split(image)
+        height, width = image.shape[:2]
+
+        def cell(d: Detection) -> str:
+            x0, y0, x1, y1 = d.box
+            return CELLS[2 * int(y0 + y1 >= height) + int(x0 + x1 >= width)]
+        items = [f"{d.color} {d.shape} {cell(d)}" for d in objects] + [f"{d.color} blob {cell(d)}" for d in fragments]
+        return "photo: " + ("; ".join(dict.fromkeys(items)) or "nothing") + "."
 
     def findings(self, image: np.ndarray, metadata: dict[str, Any]) -> list[str]:
         """What is wrong with the image for its prompt, in the world's words; empty when the judge

@@ -1,7 +1,8 @@
 """ShapesWorld rewards as plain callables: a list of trajectories in, one float or None each out.
 
 - :class:`ShapesImageReward` (``modality = "image"``): 1.0 when the judge accepts the trajectory's
-  image for its prompt metadata, else 0.0 (``explain`` gives the judge's findings) -- strict (``shapes_strict``: exactly the requested
+  image for its prompt metadata, else 0.0 (``explain`` gives the judge's findings,
+  ``describe`` what the image shows) -- strict (``shapes_strict``: exactly the requested
   objects; the world's training reward) or by GenEval's rules (``shapes_geneval``); None when there is no image to judge
   (no ``png`` and no decoder given) or the metadata has no ``include`` list.
 - :class:`PlanReward` (``modality = "text"``): :func:`unigen.worlds.shapes.plan.plan_score` of the
@@ -69,6 +70,11 @@ class ShapesImageReward:
         return [self.judge.findings(image, traj.metadata) if image is not None and "include" in traj.metadata else None
                 for traj, image in zip(trajectories, self._images(trajectories))]
 
+    def describe(self, trajectories: list[Trajectory]) -> list[str | None]:
+        """What each image shows (:meth:`ShapesJudge.describe`, the describing-judge contract,
+        docs/rewards.md); None where there is no image."""
+        return [None if image is None else self.judge.describe(image) for image in self._images(trajectories)]
+
     def __call__(self, trajectories: list[Trajectory]) -> list[float | None]:
         scores: list[float | None] = []
         for traj, image in zip(trajectories, self._images(trajectories)):
@@ -93,6 +99,11 @@ class PlanReward:
 
     modality = "text"
     name = "shapes_plan"
+
+    def describe(self, trajectories: list[Trajectory]) -> list[str | None]:
+        """What each image shows (:meth:`ShapesJudge.describe`, the describing-judge contract,
+        docs/rewards.md); None where there is no image."""
+        return [None if image is None else self.judge.describe(image) for image in self._images(trajectories)]
 
     def __call__(self, trajectories: list[Trajectory]) -> list[float | None]:
         return [plan_score(t.reasoning, t.metadata) if "include" in t.metadata else None for t in trajectories]
