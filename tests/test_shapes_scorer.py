@@ -142,6 +142,17 @@ def test_plan_partial_credit():
             parse_plan(broken)
 
 
+def test_the_plan_reward_checks_the_last_plan_of_a_reflection():
+    """A redraw's text (the reflection) says what the model saw, then its plan: the plan is scored."""
+    meta = {"tag": "two_object", "include": [{"class": "square", "count": 1}, {"class": "circle", "count": 1}]}
+    plan = "plan: green square top right; red circle top left."
+    texts = [plan, "photo: red circle top left; blue blob bottom left. " + plan,
+             "photo: red circle top left. plan: red circle top left.", "photo: red circle top left."]
+    trajectories = [Trajectory("p", i, "a photo of a square and a circle", text, metadata=meta) for i, text in enumerate(texts)]
+    assert PlanReward()(trajectories) == [1.0, 1.0, pytest.approx(2 / 3), 0.0]
+    assert not hasattr(PlanReward(), "describe")  # a text reward sees no image
+
+
 def test_rewards_follow_the_contract():
     items = list(scenes(6, seed=5))
     trajs = [Trajectory(r.id, 0, r.prompt, format_plan(plan), category=r.category, metadata=r.metadata,

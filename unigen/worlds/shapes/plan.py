@@ -108,6 +108,11 @@ def plan_checks(items: list[PlanItem], metadata: dict[str, Any]) -> list[bool]:
     return checks
 
 
+def last_plan(text: str) -> str:
+    """The text from its last ``plan: `` on (all of it when it has none)."""
+    return text[max(text.rfind("plan: "), 0):]
+
+
 def plan_score(text: str, metadata: dict[str, Any]) -> float:
     """1.0 when the plan parses and passes every check; the passed share of checks otherwise
     (partial credit); 0.0 when it does not parse."""

@@ -6,7 +6,7 @@
   objects; the world's training reward) or by GenEval's rules (``shapes_geneval``); None when there is no image to judge
   (no ``png`` and no decoder given) or the metadata has no ``include`` list.
 - :class:`PlanReward` (``modality = "text"``): :func:`unigen.worlds.shapes.plan.plan_score` of the
-  reasoning text -- 1.0 for a plan that parses and meets every requirement, the passed share of
+  reasoning text's last plan (a reflection's new plan) -- 1.0 for a plan that parses and meets every requirement, the passed share of
   the checks otherwise (one per ``include``, one per ``exclude``, one for distinct cells), 0.0
   for text that is not a plan; None when the metadata has no ``include`` list.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from unigen.data.trajectory import Trajectory
-from unigen.worlds.shapes.plan import plan_score
+from unigen.worlds.shapes.plan import last_plan, plan_score
 from unigen.worlds.shapes.render import from_png
 from unigen.worlds.shapes.judge import ShapesJudge
 from unigen.worlds.shapes.vq import to_images
@@ -100,10 +100,6 @@ class PlanReward:
     modality = "text"
     name = "shapes_plan"
 
-    def describe(self, trajectories: list[Trajectory]) -> list[str | None]:
-        """What each image shows (:meth:`ShapesJudge.describe`, the describing-judge contract,
-        docs/rewards.md); None where there is no image."""
-        return [None if image is None else self.judge.describe(image) for image in self._images(trajectories)]
-
     def __call__(self, trajectories: list[Trajectory]) -> list[float | None]:
-        return [plan_score(t.reasoning, t.metadata) if "include" in t.metadata else None for t in trajectories]
+        """The plan check of each text's last plan (a reflection says what it saw before it plans)."""
+        return [plan_score(last_plan(t.reasoning), t.metadata) if "include" in t.metadata else None for t in trajectories]
