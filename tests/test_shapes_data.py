@@ -57,3 +57,74 @@ def test_pretraining_mix_makes_counting_and_position_rare():
     assert PRETRAIN_WEIGHTS["position"] < 0.2 * PRETRAIN_WEIGHTS["colors"]
     text = (REPO / "configs/shapes/pretrain.yaml").read_text()
     assert "mode: explicit" in text and "model: data/shapes/model" in text
+
+
+def test_slip_changes_exactly_one_thing():
+    import random
+
+    from unigen.worlds.shapes.dataset import slip
+    from unigen.worlds.shapes.plan import make_plan
+    rng = random.Random(0)
+    meta = {"include": [{"class": "circle", "count": 2}, {"class": "square", "count": 1, "color": "red"}]}
+    kinds = set()
+    for _ in range(200):
+        plan = make_plan(meta, rng)
+        slipped = slip(plan, rng)
+        assert slipped != plan
+        if len(slipped) != len(plan):  # one dropped or one added, the rest kept in order
+            assert abs(len(slipped) - len(plan)) == 1
+            kinds.add("count")
+            continue
+        changed = [(a, b) for a, b in zip(plan, slipped) if a != b]
+        assert len(changed) == 1
+        (a, b), = changed
+        assert sum([a.color != b.color, a.shape != b.shape, a.cell != b.cell]) == 1
+        assert b.cell == a.cell or b.cell not in {p.cell for p in plan}  # moved to a free cell
+        kinds.add("color" if a.color != b.color else "shape" if a.shape != b.shape else "cell")
+    assert kinds == {"count", "color", "shape", "cell"}
+
+
+def test_a_pasted_fragment_is_one_block_of_the_donor():
+    import random
+
+    from unigen.worlds.shapes.dataset import paste_fragment
+    rng = random.Random(0)
+    ids, donor = np.zeros(64, dtype=np.int64), np.zeros(64, dtype=np.int64)
+    donor.reshape(8, 8)[5:8, 1:4] = 7  # the only non-background ids
+    for _ in range(50):
+        out = paste_fragment(ids, donor, rng).reshape(8, 8)
+        rows, cols = np.nonzero(out != 0)
+        changed = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert len(rows) > 0 and changed <= 16 and set(out[rows, cols].tolist()) == {7}
+    assert np.array_equal(ids, np.zeros(64))  # the input is not modified
+
+
+def test_two_take_shards_see_and_draw_again(tmp_path):
+    model = world_model()
+    paths = write_world_shards(tmp_path, "two_take", model, samples=40, shard_size=20, seed=0, progress=False,
+                               two_takes=True)
+    trajs = [t for p in paths for t in read_shard(p)]
+    assert len(trajs) == 40 and all(t.mode == "unified" and len(t.turns) == 2 for t in trajs)
+    slips = [t.generation["slip"] for t in trajs]
+    assert 10 <= sum(s != "none" for s in slips) <= 30 and {"plan", "fragment"} <= set(slips)  # slip_rate 0.5
+    judge = ShapesImageReward()
+    decode = model_decoder(model)
+    for t in trajs:
+        second, closing = t.turns
+        assert second.has_image and not closing.has_image
+        seen, plan = second.text.split(" plan: ")
+        # what each image shows is the judge's description of its VQ reconstruction
+        assert seen == judge.judge.describe(decode([t.image_tokens])[0])
+        assert closing.text == judge.judge.describe(decode([second.image_tokens])[0])
+        assert PlanReward()([t]) == [1.0] and t.reasoning.startswith("plan: ")
+    # a slip breaks the prompt unless it touched what the prompt leaves open (a colour, a cell)
+    firsts = [judge.judge.judge(decode([t.image_tokens])[0], t.metadata)[0] for t in trajs]
+    clean = [ok for ok, s in zip(firsts, slips) if s == "none"]
+    slipped = [ok for ok, s in zip(firsts, slips) if s != "none"]
+    assert np.mean(clean) >= 0.8 and np.mean(slipped) <= np.mean(clean) - 0.3
+    seconds = [judge.judge.judge(decode([t.turns[0].image_tokens])[0], t.metadata)[0] for t in trajs]
+    assert np.mean(seconds) >= 0.8
+    example = build_example(trajs[0], model.spec, "unified")
+    assert len(example.input_ids) <= model.spec.max_seq_len
+    assert example.text_labels.count(model.spec.boi_id) == 2  # the switch of each take is learned
+    assert [t for t in example.text_labels if t != -100][-1] == model.spec.eos_id

@@ -100,8 +100,9 @@ def test_loop_interleaved_smoke(tmp_path, monkeypatch):
     assert results["evaluations"] == ["base_unified", "post_interleaved", "post_unified"]
     reflect = json.loads((run / "reflect" / "reflect-summary.json").read_text())["total"]
     assert reflect["prompts"] == 16 and reflect["trajectories"] == 64  # every scored sample, once
-    fit_shards = json.loads((run / "fit" / "fit-settings.json").read_text())["train_shards"]
-    assert fit_shards == [str(run / "reflect" / "reflect-*.tar")]
+    fit_settings = json.loads((run / "fit" / "fit-settings.json").read_text())
+    assert fit_settings["train_shards"] == [str(run / "reflect" / "reflect-*.tar")]
+    assert fit_settings["model"] == "unigen/worlds/shapes/assets/base_interleaved"  # the base that sees and redraws
     summary = results["post_interleaved"]
     assert summary["scored_image"] == "final"
     assert all({"first_score", "redraw_share"} <= set(e) for e in summary["categories"].values())

@@ -69,7 +69,8 @@ def data_main(argv: list[str]) -> None:
     """ShapesWorld: the base-model init folder and rendered pretraining shards.
 
     ``<out>/model``: the preset + fitted VQ, random backbone; train / val trajectory shards for the
-    pretraining recipe (``configs/shapes/pretrain.yaml``)."""
+    pretraining recipe (``configs/shapes/pretrain.yaml``); optional two-take shards for the
+    interleaved base (``configs/shapes/pretrain_two_take.yaml``)."""
     from unigen.worlds.shapes.dataset import PRETRAIN_WEIGHTS, world_model, write_world_shards
 
     parser = ArgumentParser(prog="run.py shapes-data", parser_mode="omegaconf", description=data_main.__doc__)
@@ -83,6 +84,8 @@ def data_main(argv: list[str]) -> None:
     parser.add_argument("--shard_size", type=int, default=1024, help="trajectories per shard")
     parser.add_argument("--weights", type=dict[str, float], default=PRETRAIN_WEIGHTS,
                         help="category -> relative share (counting and position rare by default)")
+    parser.add_argument("--two_take_samples", type=int, default=0,
+                        help="two-take trajectories (two_take-*.tar: see, draw again; configs/shapes/pretrain_two_take.yaml)")
     parser.add_argument("--seed", type=int, default=0, help="seed of prompts, plans and layouts")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -92,4 +95,6 @@ def data_main(argv: list[str]) -> None:
         model.save_pretrained(str(init))
     train = write_world_shards(out, "train", model, args.train_samples, args.shard_size, args.seed, args.weights)
     val = write_world_shards(out, "val", model, args.val_samples, args.shard_size, args.seed + 1, args.weights)
-    print(f"wrote {init} and {len(train)} train / {len(val)} val shards to {out}")
+    two_take = write_world_shards(out, "two_take", model, args.two_take_samples, args.shard_size, args.seed + 2,
+                                  args.weights, two_takes=True)
+    print(f"wrote {init} and {len(train)} train / {len(val)} val / {len(two_take)} two-take shards to {out}")

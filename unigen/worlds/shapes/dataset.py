@@ -3,10 +3,15 @@
 Each trajectory is a training-split prompt, its plan as the reasoning text, the rendered scene as
 PNG and its VQ ids from the world model's fitted tokenizer. Categories are drawn by weights, by
 default with ``counting`` and ``position`` rare, so a base trained on it has real weaknesses.
+
+Two-take trajectories (:func:`two_take_trajectories`) teach what a real unified base brings to
+interleaved generation: seeing (saying what an image shows) and drawing again later in the same
+sequence. They never teach judging: the second take follows every first image, right or not.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -15,14 +20,16 @@ import torch
 
 from unigen.data.prompts import PromptRecord
 from unigen.data.shards import write_planned_shards
-from unigen.data.trajectory import Trajectory
+from unigen.data.trajectory import Trajectory, Turn
 from unigen.models.unified import UnifiedModel
 from unigen.models.loading import load_model
 from unigen.worlds.shapes.grammar import sample_prompts
-from unigen.worlds.shapes.plan import format_plan, make_plan
+from unigen.worlds.shapes.judge import ShapesJudge
+from unigen.worlds.shapes.plan import PlanItem, format_plan, make_plan
 from unigen.files import png_bytes
 from unigen.worlds.shapes.render import render
-from unigen.worlds.shapes.vq import DEFAULT_VQ_WEIGHTS, load_vq, to_pixels
+from unigen.worlds.shapes.vocab import CELLS, COLORS, SHAPES
+from unigen.worlds.shapes.vq import DEFAULT_VQ_WEIGHTS, load_vq, to_images, to_pixels
 
 PRETRAIN_WEIGHTS = {"single_object": 0.2, "two_object": 1.0, "colors": 1.0, "color_attr": 1.0, "counting": 0.02,
                     "position": 0.02}
@@ -56,11 +63,88 @@ def render_trajectories(records: list[PromptRecord], model: UnifiedModel, seed: 
     ]
 
 
+def slip(items: list[PlanItem], rng: random.Random) -> list[PlanItem]:
+    """The plan drawn with one slip, as a model's drawing goes wrong: one object recoloured,
+    reshaped or moved to a free cell, one dropped (of two or more), or an extra one added."""
+    items = list(items)
+    free = [cell for cell in CELLS if cell not in {item.cell for item in items}]
+    kinds = ["color", "shape"] + ["move", "add"] * bool(free) + ["drop"] * (len(items) > 1)
+    kind, i = rng.choice(kinds), rng.randrange(len(items))
+    item = items[i]
+    if kind == "color":
+        items[i] = PlanItem(rng.choice([c for c in COLORS if c != item.color]), item.shape, item.cell)
+    elif kind == "shape":
+        items[i] = PlanItem(item.color, rng.choice([s for s in SHAPES if s != item.shape]), item.cell)
+    elif kind == "move":
+        items[i] = PlanItem(item.color, item.shape, rng.choice(free))
+    elif kind == "add":
+        items.insert(rng.randrange(len(items) + 1), PlanItem(rng.choice(list(COLORS)), rng.choice(SHAPES), rng.choice(free)))
+    else:
+        del items[i]
+    return items
+
+
+def paste_fragment(ids: np.ndarray, donor: np.ndarray, rng: random.Random) -> np.ndarray:
+    """``ids`` (a square grid, raster order) with a random k x k block (k in 2..4) of ``donor``
+    pasted at a random place: part of another drawing, like the partial shapes and blobs a model
+    draws. The donor block shows something (not only ``donor``'s most common id, the background)."""
+    side = math.isqrt(len(ids))
+    grid, source = ids.reshape(side, side).copy(), donor.reshape(side, side)
+    background = np.bincount(donor).argmax()
+    k = rng.randint(2, 4)
+    corners = [(r, c) for r in range(side - k + 1) for c in range(side - k + 1)
+               if (source[r:r + k, c:c + k] != background).any()] or [(0, 0)]
+    r, c = rng.choice(corners)
+    y, x = rng.randrange(side - k + 1), rng.randrange(side - k + 1)
+    grid[y:y + k, x:x + k] = source[r:r + k, c:c + k]
+    return grid.reshape(-1)
+
+
+SLIPS = ("plan", "fragment")
+"""How a two-take trajectory's first image goes wrong: drawn from a :func:`slip` of its plan, or with
+a :func:`paste_fragment` in its ids."""
+
+
+def two_take_trajectories(records: list[PromptRecord], model: UnifiedModel, seed: int,
+                          slip_rate: float = 0.5) -> list[Trajectory]:
+    """One two-take trajectory per record (``unified`` mode), seeded: a plan and its image (at
+    ``slip_rate`` with one of :data:`SLIPS`); what the image shows (the strict judge's description
+    of the decoded ids, as the loop's reflections say it) and a new plan; its image; what that
+    shows; the end."""
+    rng = random.Random(seed)
+    n = len(records)
+    first_plans = [make_plan(r.metadata, rng) for r in records]
+    slips = [rng.choice(SLIPS) if rng.random() < slip_rate else None for _ in records]
+    drawn = [slip(p, rng) if kind == "plan" else p for p, kind in zip(first_plans, slips)]
+    second_plans = [make_plan(r.metadata, rng) for r in records]
+    size = model.spec.image_size
+    images = np.stack([render(p, size, rng) for p in drawn + second_plans])
+    with torch.no_grad():
+        ids = model.encode_images(to_pixels(images)).cpu().numpy().astype(np.int64)
+        for k, kind in enumerate(slips):
+            if kind == "fragment":
+                ids[k] = paste_fragment(ids[k], ids[rng.choice([i for i in range(2 * n) if i != k])], rng)
+        seen = to_images(model.decode_images(torch.from_numpy(ids)))
+    judge = ShapesJudge(strict=True)
+    says = [judge.describe(image) for image in seen]
+    return [
+        Trajectory(prompt_id=r.id, sample_idx=0, prompt=r.prompt, reasoning=format_plan(first), image_tokens=ids[k],
+                   category=r.category, metadata=r.metadata, mode="unified",
+                   generation={"source": SOURCE, "seed": seed, "slip": slips[k] or "none"}, model=SOURCE,
+                   png=png_bytes(seen[k]),
+                   turns=[Turn(f"{says[k]} {format_plan(second)}", ids[n + k], png_bytes(seen[n + k])),
+                          Turn(says[n + k])])
+        for k, (r, first, second) in enumerate(zip(records, first_plans, second_plans))
+    ]
+
+
 def write_world_shards(out: str | Path, prefix: str, model: UnifiedModel, samples: int, shard_size: int,
-                       seed: int, weights: dict[str, float] | None = None, progress: bool = True) -> list[Path]:
-    """Resumable: ``samples`` rendered trajectories in shards of ``shard_size`` (same plan every run)."""
+                       seed: int, weights: dict[str, float] | None = None, progress: bool = True,
+                       two_takes: bool = False) -> list[Path]:
+    """Resumable: ``samples`` rendered trajectories in shards of ``shard_size`` (same plan every run);
+    ``two_takes``: :func:`two_take_trajectories` instead of :func:`render_trajectories`."""
     records = sample_prompts(samples, seed, weights, split="pretrain", id_prefix=f"shapes-s{seed}")
     chunks = [(i, records[i: i + shard_size]) for i in range(0, len(records), shard_size)]
-    return write_planned_shards(out, prefix, chunks,
-                                lambda chunk: render_trajectories(chunk[1], model, seed * 100_003 + chunk[0]),
+    make = two_take_trajectories if two_takes else render_trajectories
+    return write_planned_shards(out, prefix, chunks, lambda chunk: make(chunk[1], model, seed * 100_003 + chunk[0]),
                                 progress=progress)
