@@ -126,3 +126,25 @@ def test_loop_refuses_reflect_with_a_fit_outside_unified_mode(tmp_path, monkeypa
         main(["loop", "--config", "configs/loop/shapes.yaml", "--config", "configs/loop/shapes_irg.yaml",
               "--out", str(tmp_path / "loop"), "--fit.args", '["--data.init_args.mode=explicit"]'])
     assert not (tmp_path / "loop").exists()
+
+
+def test_a_base_rewritten_in_place_gets_new_shared_outputs(tmp_path):
+    """The share folder is keyed by the base folder's files as well as the stage settings: the same
+    path with retrained weights must not reuse the old base's evaluations and samples."""
+    import os
+    from types import SimpleNamespace
+
+    from unigen.pipeline.loop import _shared, model_files
+    base = tmp_path / "base"
+    base.mkdir()
+    weights = base / "model.safetensors"
+    weights.write_bytes(b"old weights")
+    s = SimpleNamespace(share=str(tmp_path / "share"), model=str(base))
+    before = _shared(s, "eval", {"benchmark": "shapes"})
+    assert _shared(s, "eval", {"benchmark": "shapes"}) == before  # stable
+    assert _shared(s, "eval", {"benchmark": "other"}) != before  # settings still count
+    stat = weights.stat()
+    weights.write_bytes(b"new weights")  # same size, retrained in place
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert _shared(s, "eval", {"benchmark": "shapes"}) != before
+    assert model_files("shapes-janus") is None  # a preset name: keyed by settings alone

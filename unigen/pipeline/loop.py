@@ -18,7 +18,9 @@ and refuses changed settings, so a killed loop resumes where it stopped, and a f
 extended by more rounds or post modes runs only what is new. With ``share``, the outputs that depend
 only on the base model and their stage's settings (the validation prompts, the base's guidance
 choice and evaluations, round 1's generated and scored data) live in one folder keyed by those
-settings, so runs that differ only in the fit (a weighting ablation) compute them once.
+settings and the base's files (names, sizes, modification times), so runs that differ only in the
+fit (a weighting ablation) compute them once, and a base rewritten in place is never mistaken for
+the old one.
 """
 
 from __future__ import annotations
@@ -194,11 +196,22 @@ def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: f
 
 
 def _shared(s: LoopSettings, stage: str, *inputs) -> Path:
-    """``<share>/<stage>-<hash of the inputs>``: one folder per distinct stage input (settings
-    dataclasses, or plain JSON values)."""
-    data = [as_dict(x) if is_dataclass(x) else x for x in inputs]
-    digest = hashlib.sha1(json.dumps(data[0] if len(data) == 1 else data, sort_keys=True).encode()).hexdigest()[:12]
+    """``<share>/<stage>-<hash of the inputs and the base's files>``: one folder per distinct stage
+    input (settings dataclasses, or plain JSON values) and base (:func:`model_files`)."""
+    data = [as_dict(x) if is_dataclass(x) else x for x in inputs] + [model_files(s.model)]
+    digest = hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
     return Path(s.share) / f"{stage}-{digest}"
+
+
+def model_files(model: str) -> list[list] | None:
+    """A local model folder's files as [name, size, modification time]: a model rewritten in place
+    (a base retrained into the same folder) gets new shared outputs instead of the old model's.
+    None for a preset or hub name."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return None
+    return [[str(f.relative_to(folder)), f.stat().st_size, f.stat().st_mtime_ns]
+            for f in sorted(folder.rglob("*")) if f.is_file()]
 
 
 VALIDATION_SEED = 1_000_003
