@@ -71,12 +71,12 @@ def samples() -> list[Trajectory]:
 def test_judge_describes_what_it_sees():
     judge = ShapesJudge(strict=True)
     image = scene(GOOD)
-    assert judge.describe(image) == "photo: blue square bottom right; red circle top left."  # largest first
+    assert judge.describe(image) == "photo: red circle top left; blue square bottom right."  # reading order
     image[14:18, 28:31] = COLORS["green"]  # a speck of 12 px: no shape, a fragment
-    assert judge.describe(image) == "photo: blue square bottom right; red circle top left; green blob bottom right."
+    assert judge.describe(image) == "photo: red circle top left; blue square bottom right; green blob bottom right."
     assert judge.describe(np.zeros((32, 32, 3), np.uint8)) == "photo: nothing."
     assert ShapesImageReward().describe([sample("p0", 0, GOOD, TWO), Trajectory("p", 0, "x", "")]) == [
-        "photo: blue square bottom right; red circle top left.", None]
+        "photo: red circle top left; blue square bottom right.", None]
 
 
 COUNTS = dict.fromkeys(("pairs", "described", "unexplained", "unspecific", "too_long"), 0)
@@ -107,9 +107,9 @@ def test_builder_with_a_describing_judge_looks_before_it_stops_or_redraws():
     judge = ShapesImageReward()
     built, counts = build_reflections(samples(), Pairing(pairs_per_prompt=2), judge.explain, judge.describe)
     assert counts["pairs"] == 2 and counts["described"] == 2
-    looked = "photo: blue square bottom right; red circle top left."
+    looked = "photo: red circle top left; blue square bottom right."
     assert built[0].turns[0].text == "photo: red circle top left. " + samples()[1].reasoning
-    assert built[2].turns[0].text.startswith("photo: blue square bottom right; red circle top left; white cross top right. plan:")
+    assert built[2].turns[0].text.startswith("photo: red circle top left; white cross top right; blue square bottom right. plan:")
     for accepted in (built[1], built[3]):  # a closing look: its description, then the end
         assert [(turn.text, turn.has_image) for turn in accepted.turns] == [(looked, False)]
         assert accepted.rewards["image"] == {"shapes_strict@0": 1.0, "shapes_strict@1": 1.0, "shapes_strict": 1.0}

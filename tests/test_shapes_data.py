@@ -4,6 +4,8 @@ training-sequence builder all accept; resumable writing; the base recipe's confi
 from __future__ import annotations
 
 import json
+import random
+from functools import partial
 
 import numpy as np
 import torch
@@ -12,14 +14,19 @@ from tests.conftest import REPO
 from unigen.data.sequence import build_example
 from unigen.data.reader import read_shard
 from unigen.data.shards import finished_shards
-from unigen.worlds.shapes.dataset import PRETRAIN_WEIGHTS, world_model, write_world_shards
+from unigen.worlds.shapes.dataset import (PRETRAIN_WEIGHTS, SEEN_SAMPLING, plan_to_keep, render_trajectories,
+                                          seen_two_take_trajectories, two_take_trajectories, world_model,
+                                          write_world_shards)
+from unigen.worlds.shapes.grammar import sample_prompts
+from unigen.worlds.shapes.plan import format_plan, last_plan, make_plan, plan_score
 from unigen.worlds.shapes.render import from_png
 from unigen.worlds.shapes.rewards import PlanReward, ShapesImageReward, model_decoder
 
 
 def test_rendered_shards_are_valid_training_data(tmp_path):
     model = world_model()
-    paths = write_world_shards(tmp_path, "train", model, samples=12, shard_size=5, seed=0, progress=False)
+    paths = write_world_shards(tmp_path, "train", samples=12, shard_size=5, seed=0,
+                               build=partial(render_trajectories, model=model), progress=False)
     assert [p.name for p in paths] == ["train-000000.tar", "train-000001.tar", "train-000002.tar"]
     trajs = [t for p in paths for t in read_shard(p)]
     assert len(trajs) == 12 and len({t.key for t in trajs}) == 12
@@ -41,13 +48,14 @@ def test_rendered_shards_are_valid_training_data(tmp_path):
 
 def test_writing_resumes_without_rewriting(tmp_path):
     model = world_model()
-    first = write_world_shards(tmp_path, "train", model, samples=6, shard_size=3, seed=1, progress=False)
+    rendered = partial(render_trajectories, model=model)
+    first = write_world_shards(tmp_path, "train", samples=6, shard_size=3, seed=1, build=rendered, progress=False)
     stamp = first[0].stat().st_mtime_ns
     first[1].unlink()
     index = finished_shards(tmp_path, "train")
     index.pop(first[1].name)
     (tmp_path / "train-index.json").write_text(json.dumps({"format_version": 1, "shards": index}))
-    again = write_world_shards(tmp_path, "train", model, samples=6, shard_size=3, seed=1, progress=False)
+    again = write_world_shards(tmp_path, "train", samples=6, shard_size=3, seed=1, build=rendered, progress=False)
     assert first[0].stat().st_mtime_ns == stamp and again[1].exists()
     assert [t.key for t in read_shard(again[1])] == [f"shapes-s1-pretrain-00000{i}_0" for i in (3, 4, 5)]
 
@@ -101,8 +109,8 @@ def test_a_pasted_fragment_is_one_block_of_the_donor():
 
 def test_two_take_shards_see_and_draw_again(tmp_path):
     model = world_model()
-    paths = write_world_shards(tmp_path, "two_take", model, samples=40, shard_size=20, seed=0, progress=False,
-                               two_takes=True)
+    paths = write_world_shards(tmp_path, "two_take", samples=40, shard_size=20, seed=0,
+                               build=partial(two_take_trajectories, model=model), progress=False)
     trajs = [t for p in paths for t in read_shard(p)]
     assert len(trajs) == 40 and all(t.mode == "unified" and len(t.turns) == 2 for t in trajs)
     slips = [t.generation["slip"] for t in trajs]
@@ -117,6 +125,7 @@ def test_two_take_shards_see_and_draw_again(tmp_path):
         assert seen == judge.judge.describe(decode([t.image_tokens])[0])
         assert closing.text == judge.judge.describe(decode([second.image_tokens])[0])
         assert PlanReward()([t]) == [1.0] and t.reasoning.startswith("plan: ")
+        assert "plan: " + plan == t.reasoning  # the first plan meets the prompt: the second take keeps it
     # a slip breaks the prompt unless it touched what the prompt leaves open (a colour, a cell)
     firsts = [judge.judge.judge(decode([t.image_tokens])[0], t.metadata)[0] for t in trajs]
     clean = [ok for ok, s in zip(firsts, slips) if s == "none"]
@@ -128,3 +137,39 @@ def test_two_take_shards_see_and_draw_again(tmp_path):
     assert len(example.input_ids) <= model.spec.max_seq_len
     assert example.text_labels.count(model.spec.boi_id) == 2  # the switch of each take is learned
     assert [t for t in example.text_labels if t != -100][-1] == model.spec.eos_id
+
+
+def test_a_second_take_keeps_a_plan_that_meets_the_prompt_exactly():
+    meta = {"include": [{"class": "circle", "count": 2}, {"class": "square", "count": 1, "color": "red"}]}
+    plan = make_plan(meta, random.Random(0))
+    assert plan_to_keep(format_plan(plan), meta) == plan
+    free = next(c for c in ("top left", "top right", "bottom left", "bottom right") if c not in {i.cell for i in plan})
+    extra = format_plan(plan)[:-1] + f"; blue cross {free}."
+    assert plan_to_keep(extra, meta) is None  # an extra object: the strict judge would reject its drawing
+    assert plan_to_keep(format_plan(plan[1:]), meta) is None and plan_to_keep("a circle", meta) is None
+
+
+def test_seen_two_takes_describe_the_samplers_own_drawings(tmp_path):
+    from unigen.generation.rollouts import generate_trajectories
+
+    model = world_model()
+    torch.manual_seed(0)
+    sampler = world_model()  # a random backbone: its drawings and plans are wrong, as a weak model's are
+    paths = write_world_shards(tmp_path, "seen", samples=6, shard_size=6, seed=3, progress=False,
+                               build=partial(seen_two_take_trajectories, model=model, sampler=sampler))
+    trajs = [t for p in paths for t in read_shard(p)]
+    records = sample_prompts(6, 3, split="pretrain", id_prefix="shapes-s3")
+    own = generate_trajectories(sampler, records, 1, SEEN_SAMPLING, 3 * 100_003, model_id="x", decode_png=False)
+    assert [t.prompt_id for t in trajs] == [r.id for r in records]
+    judge, decode = ShapesImageReward(), model_decoder(model)
+    for t, drawn in zip(trajs, own):
+        # the first take is the sampler's own, as drawn; what it shows is the judge's description of it
+        assert t.reasoning == drawn.reasoning and np.array_equal(t.image_tokens, drawn.image_tokens)
+        seen, plan = t.turns[0].text.split(" plan: ")
+        assert seen == judge.judge.describe(decode([t.image_tokens])[0])
+        kept = plan_to_keep(t.reasoning, t.metadata)
+        assert kept is None or "plan: " + plan == format_plan(kept)
+        assert plan_score(last_plan(t.turns[0].text), t.metadata) == 1.0  # the second plan meets the prompt
+        assert t.generation["slip"] == "sampled" and t.turns[1].text == judge.judge.describe(
+            decode([t.turns[0].image_tokens])[0])
+    assert np.mean(judge(trajs)) <= 0.5  # a random model's first takes fail: the descriptions say what went wrong

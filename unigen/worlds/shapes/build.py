@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +71,10 @@ def data_main(argv: list[str]) -> None:
 
     ``<out>/model``: the preset + fitted VQ, random backbone; train / val trajectory shards for the
     pretraining recipe (``configs/shapes/pretrain.yaml``); optional two-take shards for the
-    interleaved base (``configs/shapes/pretrain_two_take.yaml``)."""
-    from unigen.worlds.shapes.dataset import PRETRAIN_WEIGHTS, world_model, write_world_shards
+    interleaved base, with rendered first takes (``configs/shapes/pretrain_two_take.yaml``) or a
+    model's own (``configs/shapes/pretrain_seen.yaml``)."""
+    from unigen.worlds.shapes.dataset import (PRETRAIN_WEIGHTS, render_trajectories, seen_two_take_trajectories,
+                                              two_take_trajectories, world_model, write_world_shards)
 
     parser = ArgumentParser(prog="run.py shapes-data", parser_mode="omegaconf", description=data_main.__doc__)
     parser.add_argument("--config", action="config")
@@ -85,16 +88,35 @@ def data_main(argv: list[str]) -> None:
     parser.add_argument("--weights", type=dict[str, float], default=PRETRAIN_WEIGHTS,
                         help="category -> relative share (counting and position rare by default)")
     parser.add_argument("--two_take_samples", type=int, default=0,
-                        help="two-take trajectories (two_take-*.tar: see, draw again; configs/shapes/pretrain_two_take.yaml)")
+                        help="two-take trajectories with rendered first takes (two_take-*.tar: see, draw again; "
+                             "configs/shapes/pretrain_two_take.yaml)")
+    parser.add_argument("--seen_samples", type=int, default=0,
+                        help="two-take trajectories whose first take is --seen_model's own sample (seen-*.tar)")
+    parser.add_argument("--seen_model", type=str | None, default=None,
+                        help="the model (folder or .ckpt) that draws the first takes of --seen_samples")
+    parser.add_argument("--seen_weights", type=dict[str, float] | None, default=None,
+                        help="category -> relative share of --seen_samples (null: every category equally, as the "
+                             "loop's benchmark asks)")
     parser.add_argument("--seed", type=int, default=0, help="seed of prompts, plans and layouts")
     args = parser.parse_args(argv)
+    if args.seen_samples and not args.seen_model:
+        parser.error("--seen_samples needs --seen_model (the model whose own drawings are described)")
     out = Path(args.out)
     model = world_model(args.model, args.vq_weights)
     init = out / "model"
     if not (init / "config.json").exists():
         model.save_pretrained(str(init))
-    train = write_world_shards(out, "train", model, args.train_samples, args.shard_size, args.seed, args.weights)
-    val = write_world_shards(out, "val", model, args.val_samples, args.shard_size, args.seed + 1, args.weights)
-    two_take = write_world_shards(out, "two_take", model, args.two_take_samples, args.shard_size, args.seed + 2,
-                                  args.weights, two_takes=True)
-    print(f"wrote {init} and {len(train)} train / {len(val)} val / {len(two_take)} two-take shards to {out}")
+    rendered = partial(render_trajectories, model=model)
+    train = write_world_shards(out, "train", args.train_samples, args.shard_size, args.seed, rendered, args.weights)
+    val = write_world_shards(out, "val", args.val_samples, args.shard_size, args.seed + 1, rendered, args.weights)
+    two_take = write_world_shards(out, "two_take", args.two_take_samples, args.shard_size, args.seed + 2,
+                                  partial(two_take_trajectories, model=model), args.weights)
+    seen = []
+    if args.seen_samples:
+        from unigen.checkpoints import load_unified  # here: only seen takes need a sampler
+
+        sampler = load_unified(args.seen_model, option="seen_model")
+        seen = write_world_shards(out, "seen", args.seen_samples, args.shard_size, args.seed + 3,
+                                  partial(seen_two_take_trajectories, model=model, sampler=sampler), args.seen_weights)
+    print(f"wrote {init} and {len(train)} train / {len(val)} val / {len(two_take)} two-take / {len(seen)} seen "
+          f"shards to {out}")

@@ -4,15 +4,18 @@ Each trajectory is a training-split prompt, its plan as the reasoning text, the 
 PNG and its VQ ids from the world model's fitted tokenizer. Categories are drawn by weights, by
 default with ``counting`` and ``position`` rare, so a base trained on it has real weaknesses.
 
-Two-take trajectories (:func:`two_take_trajectories`) teach what a real unified base brings to
-interleaved generation: seeing (saying what an image shows) and drawing again later in the same
-sequence. They never teach judging: the second take follows every first image, right or not.
+Two-take trajectories (:func:`two_takes`) teach what a real unified base brings to interleaved
+generation: seeing (saying what an image shows) and drawing again later in the same sequence. The
+first take is rendered, half of it wrong on purpose (:func:`two_take_trajectories`), or a model's
+own drawing (:func:`seen_two_take_trajectories`). They never teach judging: the second take
+follows every first image, right or not.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +24,13 @@ import torch
 from unigen.data.prompts import PromptRecord
 from unigen.data.shards import write_planned_shards
 from unigen.data.trajectory import Trajectory, Turn
+from unigen.generation.config import SamplingConfig
+from unigen.generation.rollouts import generate_trajectories
 from unigen.models.unified import UnifiedModel
 from unigen.models.loading import load_model
 from unigen.worlds.shapes.grammar import sample_prompts
 from unigen.worlds.shapes.judge import ShapesJudge
-from unigen.worlds.shapes.plan import PlanItem, format_plan, make_plan
+from unigen.worlds.shapes.plan import PlanItem, format_plan, make_plan, parse_plan, plan_score
 from unigen.files import png_bytes
 from unigen.worlds.shapes.render import render
 from unigen.worlds.shapes.vocab import CELLS, COLORS, SHAPES
@@ -105,46 +110,88 @@ SLIPS = ("plan", "fragment")
 a :func:`paste_fragment` in its ids."""
 
 
+def plan_to_keep(text: str, metadata: dict) -> list[PlanItem] | None:
+    """The plan in ``text`` when it meets the prompt exactly (every check passes, no extra item):
+    a second take keeps what was right and draws it again; None otherwise."""
+    if plan_score(text, metadata) < 1.0:
+        return None
+    items = parse_plan(text)
+    return items if len(items) == sum(req["count"] for req in metadata["include"]) else None
+
+
+def two_takes(records: list[PromptRecord], model: UnifiedModel, rng: random.Random, first_texts: list[str],
+              first_ids: np.ndarray, generation: list[dict]) -> list[Trajectory]:
+    """Two-take trajectories (``unified`` mode) from first takes: each first take (text, image ids)
+    is followed by what its image shows (the strict judge's description of the decoded ids, as
+    the loop's reflections say it) and the plan again (:func:`plan_to_keep`; a new one when it
+    does not meet the prompt), that plan's rendered image, what it shows, the end."""
+    n = len(records)
+    second_plans = [plan_to_keep(text, r.metadata) or make_plan(r.metadata, rng) for text, r in zip(first_texts, records)]
+    rendered = np.stack([render(p, model.spec.image_size, rng) for p in second_plans])
+    with torch.no_grad():
+        second_ids = model.encode_images(to_pixels(rendered)).cpu().numpy().astype(np.int64)
+        ids = np.concatenate([first_ids, second_ids])
+        seen = to_images(model.decode_images(torch.from_numpy(ids)))
+    judge = ShapesJudge(strict=True)
+    says = [judge.describe(image) for image in seen]
+    return [
+        Trajectory(prompt_id=r.id, sample_idx=0, prompt=r.prompt, reasoning=first, image_tokens=ids[k],
+                   category=r.category, metadata=r.metadata, mode="unified", generation=generation[k],
+                   model=generation[k]["source"],
+                   png=png_bytes(seen[k]),
+                   turns=[Turn(f"{says[k]} {format_plan(second)}", ids[n + k], png_bytes(seen[n + k])),
+                          Turn(says[n + k])])
+        for k, (r, first, second) in enumerate(zip(records, first_texts, second_plans))
+    ]
+
+
 def two_take_trajectories(records: list[PromptRecord], model: UnifiedModel, seed: int,
                           slip_rate: float = 0.5) -> list[Trajectory]:
-    """One two-take trajectory per record (``unified`` mode), seeded: a plan and its image (at
-    ``slip_rate`` with one of :data:`SLIPS`); what the image shows (the strict judge's description
-    of the decoded ids, as the loop's reflections say it) and a new plan; its image; what that
-    shows; the end."""
+    """One :func:`two_takes` trajectory per record, seeded, whose first take is rendered: a plan
+    and its image, at ``slip_rate`` with one of :data:`SLIPS`."""
     rng = random.Random(seed)
     n = len(records)
     first_plans = [make_plan(r.metadata, rng) for r in records]
     slips = [rng.choice(SLIPS) if rng.random() < slip_rate else None for _ in records]
     drawn = [slip(p, rng) if kind == "plan" else p for p, kind in zip(first_plans, slips)]
-    second_plans = [make_plan(r.metadata, rng) for r in records]
-    size = model.spec.image_size
-    images = np.stack([render(p, size, rng) for p in drawn + second_plans])
+    images = np.stack([render(p, model.spec.image_size, rng) for p in drawn])
     with torch.no_grad():
         ids = model.encode_images(to_pixels(images)).cpu().numpy().astype(np.int64)
-        for k, kind in enumerate(slips):
-            if kind == "fragment":
-                ids[k] = paste_fragment(ids[k], ids[rng.choice([i for i in range(2 * n) if i != k])], rng)
-        seen = to_images(model.decode_images(torch.from_numpy(ids)))
-    judge = ShapesJudge(strict=True)
-    says = [judge.describe(image) for image in seen]
-    return [
-        Trajectory(prompt_id=r.id, sample_idx=0, prompt=r.prompt, reasoning=format_plan(first), image_tokens=ids[k],
-                   category=r.category, metadata=r.metadata, mode="unified",
-                   generation={"source": SOURCE, "seed": seed, "slip": slips[k] or "none"}, model=SOURCE,
-                   png=png_bytes(seen[k]),
-                   turns=[Turn(f"{says[k]} {format_plan(second)}", ids[n + k], png_bytes(seen[n + k])),
-                          Turn(says[n + k])])
-        for k, (r, first, second) in enumerate(zip(records, first_plans, second_plans))
-    ]
+    for k, kind in enumerate(slips):
+        if kind == "fragment":
+            ids[k] = paste_fragment(ids[k], ids[rng.choice([i for i in range(n) if i != k] or [k])], rng)
+    generation = [{"source": SOURCE, "seed": seed, "slip": kind or "none"} for kind in slips]
+    return two_takes(records, model, rng, [format_plan(p) for p in first_plans], ids, generation)
 
 
-def write_world_shards(out: str | Path, prefix: str, model: UnifiedModel, samples: int, shard_size: int,
-                       seed: int, weights: dict[str, float] | None = None, progress: bool = True,
-                       two_takes: bool = False) -> list[Path]:
-    """Resumable: ``samples`` rendered trajectories in shards of ``shard_size`` (same plan every run);
-    ``two_takes``: :func:`two_take_trajectories` instead of :func:`render_trajectories`."""
+SEEN_SAMPLING = SamplingConfig(mode="explicit", max_reasoning_tokens=40, cfg=2.0, text_temperature=1.0,
+                               image_temperature=0.7)
+"""How :func:`seen_two_take_trajectories` samples first takes: as the loop's round 1 generates
+(``configs/loop/shapes.yaml``: the program appends begin-of-image, plans at the model's own
+temperature, the base's guidance scale)."""
+
+
+def seen_two_take_trajectories(records: list[PromptRecord], model: UnifiedModel, sampler: UnifiedModel,
+                               seed: int) -> list[Trajectory]:
+    """One :func:`two_takes` trajectory per record whose first take is ``sampler``'s own sample
+    (:data:`SEEN_SAMPLING`, seeded per record): what a model draws wrong (half-drawn shapes, blobs,
+    wrong cells), described, instead of rendered slips."""
+    firsts = generate_trajectories(sampler, records, 1, SEEN_SAMPLING, seed, model_id=SOURCE, decode_png=False)
+    undrawn = [t.prompt_id for t in firsts if not t.has_image]
+    if undrawn:
+        raise RuntimeError(f"the sampler drew no image for {len(undrawn)} prompts (e.g. '{undrawn[0]}'): "
+                           f"explicit mode always appends begin-of-image; is it an image model?")
+    generation = [{"source": "shapes-seen", "seed": t.generation["seed"], "slip": "sampled"} for t in firsts]
+    return two_takes(records, model, random.Random(seed), [t.reasoning for t in firsts],
+                     np.stack([t.image_tokens for t in firsts]), generation)
+
+
+def write_world_shards(out: str | Path, prefix: str, samples: int, shard_size: int, seed: int,
+                       build: Callable[[list[PromptRecord], int], list[Trajectory]],
+                       weights: dict[str, float] | None = None, progress: bool = True) -> list[Path]:
+    """Resumable: ``samples`` trajectories of ``split="pretrain"`` prompts in shards of ``shard_size``
+    (same plan every run), each shard ``build(records, shard_seed)`` (e.g. :func:`render_trajectories`)."""
     records = sample_prompts(samples, seed, weights, split="pretrain", id_prefix=f"shapes-s{seed}")
     chunks = [(i, records[i: i + shard_size]) for i in range(0, len(records), shard_size)]
-    make = two_take_trajectories if two_takes else render_trajectories
-    return write_planned_shards(out, prefix, chunks, lambda chunk: make(chunk[1], model, seed * 100_003 + chunk[0]),
+    return write_planned_shards(out, prefix, chunks, lambda chunk: build(records=chunk[1], seed=seed * 100_003 + chunk[0]),
                                 progress=progress)

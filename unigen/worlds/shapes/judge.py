@@ -127,16 +127,20 @@ class ShapesJudge:
 
     def describe(self, image: np.ndarray) -> str:
         """What the image shows, in plan words: ``photo: red circle top left; blue blob bottom
-        right.`` -- the objects (largest first), then the fragments (:meth:`split`), each as
-        colour, shape (``blob`` for a fragment) and the quadrant of its box centre, repeats said
-        once; ``photo: nothing.`` for an empty canvas."""
+        right.`` -- the objects and fragments (:meth:`split`) in reading order of their quadrant
+        (the quadrant of the box centre; in one quadrant objects first, then larger first), each as
+        colour, shape (``blob`` for a fragment) and quadrant, repeats said once; ``photo:
+        nothing.`` for an empty canvas. Reading order, not size, so what comes next depends on the
+        picture's layout alone, as a model can read it off the image ids."""
         objects, fragments = self.split(image)
         height, width = image.shape[:2]
 
-        def cell(d: Detection) -> str:
+        def cell(d: Detection) -> int:
             x0, y0, x1, y1 = d.box
-            return CELLS[2 * int(y0 + y1 >= height) + int(x0 + x1 >= width)]
-        items = [f"{d.color} {d.shape} {cell(d)}" for d in objects] + [f"{d.color} blob {cell(d)}" for d in fragments]
+            return 2 * int(y0 + y1 >= height) + int(x0 + x1 >= width)
+        found = [(cell(d), 0, -d.area, f"{d.color} {d.shape}") for d in objects]
+        found += [(cell(d), 1, -d.area, f"{d.color} blob") for d in fragments]
+        items = [f"{what} {CELLS[where]}" for where, *_, what in sorted(found)]
         return "photo: " + ("; ".join(dict.fromkeys(items)) or "nothing") + "."
 
     def findings(self, image: np.ndarray, metadata: dict[str, Any]) -> list[str]:
