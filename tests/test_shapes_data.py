@@ -21,6 +21,7 @@ from unigen.worlds.shapes.grammar import sample_prompts
 from unigen.worlds.shapes.plan import format_plan, last_plan, make_plan, plan_score
 from unigen.worlds.shapes.render import from_png
 from unigen.worlds.shapes.rewards import PlanReward, ShapesImageReward, model_decoder
+from unigen.worlds.shapes.vocab import CELLS
 
 
 def test_rendered_shards_are_valid_training_data(tmp_path):
@@ -143,7 +144,7 @@ def test_a_second_take_keeps_a_plan_that_meets_the_prompt_exactly():
     meta = {"include": [{"class": "circle", "count": 2}, {"class": "square", "count": 1, "color": "red"}]}
     plan = make_plan(meta, random.Random(0))
     assert plan_to_keep(format_plan(plan), meta) == plan
-    free = next(c for c in ("top left", "top right", "bottom left", "bottom right") if c not in {i.cell for i in plan})
+    free = next(c for c in CELLS if c not in {i.cell for i in plan})
     extra = format_plan(plan)[:-1] + f"; blue cross {free}."
     assert plan_to_keep(extra, meta) is None  # an extra object: the strict judge would reject its drawing
     assert plan_to_keep(format_plan(plan[1:]), meta) is None and plan_to_keep("a circle", meta) is None

@@ -30,7 +30,7 @@ from unigen.models.unified import UnifiedModel
 from unigen.models.loading import load_model
 from unigen.worlds.shapes.grammar import sample_prompts
 from unigen.worlds.shapes.judge import ShapesJudge
-from unigen.worlds.shapes.plan import PlanItem, format_plan, make_plan, parse_plan, plan_score
+from unigen.worlds.shapes.plan import PlanError, PlanItem, format_plan, make_plan, parse_plan, plan_checks
 from unigen.files import png_bytes
 from unigen.worlds.shapes.render import render
 from unigen.worlds.shapes.vocab import CELLS, COLORS, SHAPES
@@ -113,10 +113,12 @@ a :func:`paste_fragment` in its ids."""
 def plan_to_keep(text: str, metadata: dict) -> list[PlanItem] | None:
     """The plan in ``text`` when it meets the prompt exactly (every check passes, no extra item):
     a second take keeps what was right and draws it again; None otherwise."""
-    if plan_score(text, metadata) < 1.0:
+    try:
+        items = parse_plan(text)
+    except PlanError:
         return None
-    items = parse_plan(text)
-    return items if len(items) == sum(req["count"] for req in metadata["include"]) else None
+    exact = len(items) == sum(req["count"] for req in metadata["include"])
+    return items if exact and all(plan_checks(items, metadata)) else None
 
 
 def two_takes(records: list[PromptRecord], model: UnifiedModel, rng: random.Random, first_texts: list[str],
@@ -187,10 +189,10 @@ def seen_two_take_trajectories(records: list[PromptRecord], model: UnifiedModel,
 
 
 def write_world_shards(out: str | Path, prefix: str, samples: int, shard_size: int, seed: int,
-                       build: Callable[[list[PromptRecord], int], list[Trajectory]],
+                       build: Callable[..., list[Trajectory]],
                        weights: dict[str, float] | None = None, progress: bool = True) -> list[Path]:
     """Resumable: ``samples`` trajectories of ``split="pretrain"`` prompts in shards of ``shard_size``
-    (same plan every run), each shard ``build(records, shard_seed)`` (e.g. :func:`render_trajectories`)."""
+    (same plan every run), each shard ``build(records=..., seed=<shard seed>)`` (e.g. :func:`render_trajectories` with its model bound)."""
     records = sample_prompts(samples, seed, weights, split="pretrain", id_prefix=f"shapes-s{seed}")
     chunks = [(i, records[i: i + shard_size]) for i in range(0, len(records), shard_size)]
     return write_planned_shards(out, prefix, chunks, lambda chunk: build(records=chunk[1], seed=seed * 100_003 + chunk[0]),
