@@ -148,3 +148,23 @@ def test_a_base_rewritten_in_place_gets_new_shared_outputs(tmp_path):
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert _shared(s, "eval", {"benchmark": "shapes"}) != before
     assert model_files("shapes-janus") is None  # a preset name: keyed by settings alone
+
+
+def test_runs_with_their_own_out_share_round_one_samples(tmp_path):
+    """Each run writes its targeted prompts into its own ``seed-<s>/prompts.jsonl``: round 1's shared
+    samples are keyed by the prompts' content, so a second run (another ``--out``, same prompts)
+    reuses them and a run with other prompts does not."""
+    from types import SimpleNamespace
+
+    from unigen.pipeline.generate import GenerateSettings
+    from unigen.pipeline.loop import _by_content, _shared
+
+    s = SimpleNamespace(share=str(tmp_path / "share"), model="shapes-janus")
+    paths = [tmp_path / run / "seed-0" / "prompts.jsonl" for run in ("single", "irg", "other")]
+    for path, text in zip(paths, ['{"id": "a"}\n', '{"id": "a"}\n', '{"id": "b"}\n']):
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+    single, irg, other = (_shared(s, "generated", *_by_content(GenerateSettings(prompts=[str(p)], model="m")))
+                          for p in paths)
+    assert single == irg and other != single
+    assert _shared(s, "generated", *_by_content(GenerateSettings(prompts=[str(paths[0])], model="m", seed=2))) != single

@@ -18,9 +18,9 @@ and refuses changed settings, so a killed loop resumes where it stopped, and a f
 extended by more rounds or post modes runs only what is new. With ``share``, the outputs that depend
 only on the base model and their stage's settings (the validation prompts, the base's guidance
 choice and evaluations, round 1's generated and scored data) live in one folder keyed by those
-settings and the base's files (names, sizes, modification times), so runs that differ only in the
-fit (a weighting ablation) compute them once, and a base rewritten in place is never mistaken for
-the old one.
+settings (the targeted prompts by content) and the base's files (names, sizes, modification
+times), so runs that differ only in the fit (a weighting ablation) compute them once, and a base
+rewritten in place is never mistaken for the old one.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: f
     if cfg is not None:
         generating = at_scale(generating, cfg)
     shared = r == 1 and s.share is not None
-    shards = generate(replace(generating, out_dir=str(_shared(s, "generated", generating) if shared
+    shards = generate(replace(generating, out_dir=str(_shared(s, "generated", *_by_content(generating)) if shared
                                                       else where / "generated")))
     scoring = replace(s.score, input=str(shards))
     scored = score(replace(scoring, output=str(_shared(s, "scored", scoring) if shared else where / "scored")))
@@ -193,6 +193,13 @@ def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: f
     stats = json.loads(scored.read_text())
     return fitted, {"round": r, "mode": generating.sampling.mode, "cfg": generating.sampling.cfg,
                     "trajectories": _count(stats), "rewards": stats}, train_shards
+
+
+def _by_content(generating: GenerateSettings) -> list:
+    """Round 1's generation settings as a share key: the prompt files by content, not path (every
+    run writes the same targeted prompts into its own ``seed-<s>/prompts.jsonl``)."""
+    digests = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in generating.prompts]
+    return [replace(generating, prompts=[]), digests]
 
 
 def _shared(s: LoopSettings, stage: str, *inputs) -> Path:
