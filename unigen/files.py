@@ -1,7 +1,8 @@
-"""File helpers every stage uses: atomic writes (temp file + rename) and PNG encoding."""
+"""File helpers every stage uses: atomic writes (temp file + rename), content digests and PNG encoding."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import uuid
@@ -31,6 +32,11 @@ def atomic_write_bytes(path: str | Path, data: bytes, tmp_dir: str | Path | None
 
 def atomic_write_text(path: str | Path, text: str, tmp_dir: str | Path | None = None) -> Path:
     return atomic_write_bytes(path, text.encode(), tmp_dir)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The hex SHA-256 of a file's bytes: a file by content, wherever it lies."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def png_bytes(image: Image.Image | np.ndarray) -> bytes:

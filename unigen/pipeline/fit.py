@@ -3,7 +3,6 @@ export of the fitted model as a transformers folder."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import lightning as L
 import yaml
 
+from unigen.files import file_sha256
 from unigen.pipeline.stage import as_dict, check_settings
 
 
@@ -88,7 +88,7 @@ def fit(settings: FitSettings) -> Path:
 
     s = settings
     out, model_dir = Path(s.out), Path(s.out) / "model"
-    recorded = {**as_dict(s), "config_sha256": [hashlib.sha256(Path(c).read_bytes()).hexdigest() for c in s.config]}
+    recorded = {**as_dict(s), "config_sha256": [file_sha256(c) for c in s.config]}
     out.mkdir(parents=True, exist_ok=True)
     check_settings(out / "fit-settings.json", recorded)
     if (model_dir / "config.json").is_file():

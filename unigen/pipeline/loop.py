@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from unigen.files import atomic_write_text
+from unigen.files import atomic_write_text, file_sha256
 from unigen.registry import Spec, spec_value
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
 from unigen.pipeline.fit import FitSettings, data_mode, fit
@@ -198,8 +198,7 @@ def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: f
 def _by_content(generating: GenerateSettings) -> list:
     """Round 1's generation settings as a share key: the prompt files by content, not path (every
     run writes the same targeted prompts into its own ``seed-<s>/prompts.jsonl``)."""
-    digests = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in generating.prompts]
-    return [replace(generating, prompts=[]), digests]
+    return [replace(generating, prompts=[]), [file_sha256(path) for path in generating.prompts]]
 
 
 def _shared(s: LoopSettings, stage: str, *inputs) -> Path:
