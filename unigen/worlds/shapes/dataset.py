@@ -192,7 +192,8 @@ def write_world_shards(out: str | Path, prefix: str, samples: int, shard_size: i
                        build: Callable[..., list[Trajectory]],
                        weights: dict[str, float] | None = None, progress: bool = True) -> list[Path]:
     """Resumable: ``samples`` trajectories of ``split="pretrain"`` prompts in shards of ``shard_size``
-    (same plan every run), each shard ``build(records=..., seed=<shard seed>)`` (e.g. :func:`render_trajectories` with its model bound)."""
+    (same plan every run), each shard ``build(records=..., seed=<shard seed>)`` (e.g.
+    :func:`render_trajectories` with its model bound)."""
     records = sample_prompts(samples, seed, weights, split="pretrain", id_prefix=f"shapes-s{seed}")
     chunks = [(i, records[i: i + shard_size]) for i in range(0, len(records), shard_size)]
     return write_planned_shards(out, prefix, chunks, lambda chunk: build(records=chunk[1], seed=seed * 100_003 + chunk[0]),
