@@ -65,7 +65,11 @@ def test_turns_table_has_paired_intervals_of_final_minus_first(tmp_path):
                        f"{expected['first']['overall'].high:.3f}] | {expected['final']['overall'].value:.3f} "
                        f"[{expected['final']['overall'].low:.3f}, {expected['final']['overall'].high:.3f}] | "
                        f"{gain.value:.3f} [{gain.low:.3f}, {gain.high:.3f}] | {share:.3f} |")
-    assert sum(line.startswith("| a |") or line.startswith("| b |") for line in lines) == 2
+    assert sum(line.startswith("| a |") or line.startswith("| b |") for line in lines) == 4
+    # the redraw account: a sample redrew where its final score differs (final >= first here)
+    redraws = sum(int((z != f).sum()) for f, z in by_seed.values())
+    account = [line for line in lines if line.startswith("| **overall**")][1]
+    assert account.startswith(f"| **overall** | {redraws} / 36 | {redraws} / 0 | {redraws} | 1.000 |")
 
 
 def test_comparison_with_a_single_pass_run(tmp_path):

@@ -116,6 +116,11 @@ def test_loop_interleaved_smoke(tmp_path, monkeypatch):
     report = (run / "report.md").read_text()
     assert "Interleaved generation, post-trained, interleaved (scores are the final image's; paired bootstrap" in report
     assert "| | first image | final image | final - first | redraw share |" in report
+    lines = report.splitlines()  # then where the redraws gain and lose
+    start = next(i for i, line in enumerate(lines) if line.startswith("| | redraws / samples | improved / worsened |"))
+    account = next(line for line in lines[start:] if line.startswith("| **overall** | "))
+    scored = sum(t["first_score"] is not None for t in turns)
+    assert account.startswith(f"| **overall** | {sum(t['redrew'] for t in turns)} / {scored} | ")
 
 
 def test_loop_refuses_reflect_with_a_fit_outside_unified_mode(tmp_path, monkeypatch):

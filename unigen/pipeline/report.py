@@ -18,6 +18,7 @@ from torch.utils.tensorboard import SummaryWriter
 from unigen.data.trajectory import Trajectory
 from unigen.evals.bootstrap import Interval, paired_bootstrap
 from unigen.evals.records import read_records
+from unigen.evals.redraws import accounts
 from unigen.evals.runner import first_samples, score_samples
 from unigen.evals.summary import image_grid, png_image
 from unigen.files import atomic_write_bytes, atomic_write_text, png_bytes
@@ -147,11 +148,18 @@ def table(runs: list[dict], main: dict[str, dict[str, Interval]], report_rewards
     return "\n".join(lines) + "\n"
 
 
+def record_redraws(folder: str | Path) -> np.ndarray:
+    """(prompts, samples) flags of an interleaved evaluation folder's records: the sample redrew."""
+    records = read_records(folder)
+    return np.array([[bool(s.get("turns", {}).get("redrew")) for s in records[i]["samples"]] for i in sorted(records)])
+
+
 def turns_table(runs: list[dict]) -> list[str]:
-    """Lines of a table per interleaved evaluation: per category and overall the first image's
-    score, the final image's (the evaluation's score) and final minus first, each with its paired
-    bootstrap 95% interval over seeds, prompts and samples (per sample: score minus first score),
-    and the share of samples that redrew (mean over seeds)."""
+    """Lines of two tables per interleaved evaluation. First, per category and overall, the first
+    image's score, the final image's (the evaluation's score) and final minus first, each with its
+    paired bootstrap 95% interval over seeds, prompts and samples (per sample: score minus first
+    score), and the share of samples that redrew (mean over seeds). Second, where the redraws gain
+    and lose (``unigen.evals.redraws``, over all seeds)."""
     lines = []
     for key in [k for k in runs[0]["evaluations"] if "first_overall" in runs[0][k]]:
         categories = record_scores(runs[0]["folders"][key])[0]
@@ -167,6 +175,19 @@ def turns_table(runs: list[dict]) -> list[str]:
             lines.append(f"| {'**overall**' if cat == 'overall' else cat} | {_fmt(found['first'][cat])} | "
                          f"{_fmt(found['final'][cat])} | {_fmt(found['redraw_gain'][cat])} | "
                          f"{_fmt(float(np.mean(shares)))} |")
+        redrew = np.concatenate([record_redraws(r["folders"][key]) for r in runs])
+        account = accounts(np.concatenate(stages["first"]), np.concatenate(stages["final"]), redrew,
+                           categories * len(runs))
+        lines += ["", ("Where the redraws gain and lose (all seeds; a first image *failed* when it scored below 1; "
+                       "ceilings: the gain of a perfect stop-or-redraw decision, overall the mean over categories):"),
+                  "", ("| | redraws / samples | improved / worsened | redraws after a failed first image | their score "
+                       "| a new sample's | ceiling, new sample as redraw | ceiling, this model's redraws |"),
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for cat, a in account.items():
+            lines.append(f"| {'**overall**' if cat == 'overall' else cat} | {a.redraws} / {a.samples} | "
+                         f"{a.improved} / {a.worsened} | {a.after_failed} | {_fmt(a.redraw_score)} | "
+                         f"{_fmt(a.new_sample_score)} | {a.ceiling_new_sample:+.3f} | "
+                         f"{'-' if a.ceiling_model is None else f'{a.ceiling_model:+.3f}'} |")
     return lines
 
 
