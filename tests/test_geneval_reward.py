@@ -8,7 +8,7 @@ from transformers import Owlv2Config, Owlv2ForObjectDetection
 from unigen.data.trajectory import Trajectory
 from unigen.models.janus.tokenizer import byte_level_tokenizer
 from unigen.rewards.geneval import GenEvalScore, nms
-from unigen.rewards.geneval_rules import Detection, check_requirements, classify_color, relations
+from unigen.rewards.geneval_rules import Detection, classify_color, labelled_checks, relations
 from unigen.rewards.images import png_bytes
 
 POSITION = {"tag": "position", "include": [{"class": "teddy bear", "count": 1},
@@ -31,6 +31,10 @@ def test_relations_diagonal_and_overlap():
     assert relations(Detection("b", 1, (1, 1, 11, 11)), base) == set()  # within the 0.1 x size margin
 
 
+def check_requirements(metadata: dict, detections: list[Detection], colors: list[str]) -> list[bool]:
+    return [ok for _, ok in labelled_checks(metadata, detections, colors)]
+
+
 def test_check_requirements_count_exclude_position_color():
     clocks = [Detection("clock", 0.95, (i * 10, 0, i * 10 + 8, 8)) for i in range(3)]
     assert check_requirements(COUNTING, clocks[:2], ["white"] * 2) == [True, True]
@@ -45,6 +49,17 @@ def test_check_requirements_count_exclude_position_color():
 
     bus, apple = Detection("bus", 0.9, (0, 0, 10, 10)), Detection("apple", 0.9, (20, 0, 30, 10))
     assert check_requirements(COLOR, [bus, apple], ["green", "red"]) == [True, True, True, False]
+
+
+def test_checks_name_their_requirement():
+    clocks = [Detection("clock", 0.95, (i * 10, 0, i * 10 + 8, 8)) for i in range(3)]
+    assert labelled_checks(COUNTING, clocks, ["white"] * 3) == [("2 clock", True), ("fewer than 3 clock", False)]
+    bear, dog_left = Detection("teddy bear", 0.9, (0, 0, 10, 10)), Detection("dog", 0.8, (-40, 0, -30, 10))
+    assert [label for label, _ in labelled_checks(POSITION, [bear, dog_left], ["brown"] * 2)] == [
+        "1 teddy bear", "1 dog", "dog right of teddy bear"]
+    bus, apple = Detection("bus", 0.9, (0, 0, 10, 10)), Detection("apple", 0.9, (20, 0, 30, 10))
+    assert [c for c in labelled_checks(COLOR, [bus, apple], ["green", "red"]) if not c[1]] == [
+        ("black apple", False)]
 
 
 def test_classify_color_on_box_centre():
@@ -112,6 +127,16 @@ def test_threshold_one_finds_nothing_and_strict_scores(owl_dir):
     values = reward(_trajs())
     # nothing detected: every include check fails -> 0.0; the exclude-only pass does not rescue strict scoring
     assert values == [0.0, None, 0.0, 0.0, None]
+
+
+def test_explain_names_the_failed_checks_and_agrees_with_the_score(owl_dir):
+    blind = GenEvalScore(owl_dir, threshold=1.01, count_threshold=1.01)
+    findings = blind.explain(_trajs())
+    assert findings[1] is None and findings[4] is None  # no image; no classes in the metadata
+    assert findings[0] == ["expected 1 teddy bear", "expected 1 dog", "expected dog right of teddy bear"]
+    seeing = GenEvalScore(owl_dir, threshold=0.0, count_threshold=0.0)
+    for said, score in zip(seeing.explain(_trajs()), seeing(_trajs())):
+        assert (said is None) == (score is None) and (said == []) == (score == 1.0)
 
 
 def test_detector_dtype(owl_dir):

@@ -195,3 +195,32 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
     # reflections are counted in the generating model's tokens, against the evaluation's text budget
     assert calls["reflect"] == ([("base", 64), (fitted[0], 64), (fitted[1], 64)] if accumulate else [])
     assert [r["mode"] for r in results["rounds"]][1:] == ["unified", "unified"]  # rounds > 1: post_modes[0]
+
+
+def test_interleaved_loop_with_the_detector_as_explaining_judge(tmp_path, monkeypatch, owl_dir):  # noqa: F811
+    """configs/loop/janus_pro_7b_irg.yaml stacked on the tiny GenEval loop (a random tiny Janus, the
+    tiny OWLv2 on CPU) runs every stage: `reflect` with the detector as its judge feeds the fit, and the
+    post-trained model is evaluated in interleaved mode (the pairs themselves: tests/test_reflect.py)."""
+    monkeypatch.chdir(REPO)
+    torch.manual_seed(0)
+    base = tmp_path / "base"
+    load_model("janus-micro").save_pretrained(str(base))
+    reward = {"class_path": "geneval", "init_args": {"detector": owl_dir, "strict": False}}
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(json.dumps({
+        "model": str(base), "out": str(tmp_path / "loop"),
+        "evaluate": {"benchmark": {"class_path": "geneval", "init_args": {"path": str(real_geneval())}},
+                     "reward": reward},
+        "score": {"rewards": {"geneval": reward}}, "reflect": {"judge": reward},
+    }))
+    main(["loop", "--config", "configs/loop/tiny_geneval.yaml", "--config", "configs/loop/janus_pro_7b_irg.yaml",
+          "--config", str(paths)])
+    run = tmp_path / "loop" / "seed-0"
+    settings = json.loads((run / "reflect" / "reflect-settings.json").read_text())
+    assert settings["judge"] == reward and settings["pairing"]["reward"] == "image/geneval"
+    assert json.loads((run / "reflect" / "reflect-summary.json").read_text())["total"]["trajectories"] == 12
+    fit = json.loads((run / "fit" / "fit-settings.json").read_text())
+    assert fit["train_shards"] == [str(run / "reflect" / "reflect-*.tar")]
+    results = json.loads((tmp_path / "loop" / "results.json").read_text())["runs"][0]
+    assert results["evaluations"] == ["base_explicit", "post_interleaved", "post_unified"]
+    assert results["post_interleaved"]["scored_image"] == "final"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from tests.test_geneval_reward import owl_dir  # noqa: F401  (fixture: a tiny random OWLv2 folder)
 from unigen.cli import main
 from unigen.data.reader import read_shard
 from unigen.data.reflections import UNSPECIFIC, Pairing, build_reflections
@@ -188,6 +190,24 @@ def test_reflect_command_end_to_end_and_the_result_trains(tmp_path, module, monk
         main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "o2"), "--judge", "shapes_plan"])
     assert not (tmp_path / "o2" / "reflect-settings.json").exists()  # so the corrected rerun is not refused
     main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "o2"), "--judge", "shapes_strict"])
+
+
+def test_reflect_with_the_geneval_detector_as_judge(tmp_path, owl_dir):  # noqa: F811
+    """Real images' judge: a failing sample's reflection is the detector's findings (GenEvalScore.explain,
+    here a detector that finds nothing), then the accepted sample's reasoning; its image is the redraw."""
+    def scored(idx: int, reward: float) -> Trajectory:
+        traj = sample("p0", idx, GOOD, LEFT)
+        return replace(traj, reasoning=f"reasoning {idx}", rewards={"image": {"geneval": reward}})
+
+    write_shard(tmp_path / "scored", "scored", 0, [scored(0, 0.5), scored(1, 1.0)])
+    judge = {"class_path": "geneval", "init_args": {"detector": owl_dir, "threshold": 1.01}}
+    main(["reflect", "--input", str(tmp_path / "scored"), "--output", str(tmp_path / "out"),
+          "--judge", json.dumps(judge), "--pairing.reward", "image/geneval"])
+    first, accepted = read_shard(tmp_path / "out" / "reflect-000000.tar")
+    assert first.turns[0].text == "expected 1 circle; expected 1 square; expected square left of circle. reasoning 1"
+    assert first.turns[0].png == accepted.png and first.generation["findings"] == [
+        "expected 1 circle", "expected 1 square", "expected square left of circle"]
+    assert accepted.turns == []  # the detector does not describe: an accepted sample stays as it was
 
 
 def test_reflect_killed_after_a_shard_keeps_its_counts(tmp_path, monkeypatch):

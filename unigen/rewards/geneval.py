@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from unigen.data.trajectory import Trajectory
-from unigen.rewards.geneval_rules import Detection, check_requirements, classes_of, classify_color
+from unigen.rewards.geneval_rules import Detection, classes_of, classify_color, labelled_checks
 from unigen.rewards.images import pil_images
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -130,15 +130,29 @@ class GenEvalScore:
             result.append(found)
         return result
 
-    def __call__(self, trajectories: list[Trajectory]) -> list[float | None]:
+    def checks(self, trajectories: list[Trajectory]) -> list[list[tuple[str, bool]] | None]:
+        """GenEval's labelled checks per trajectory (:func:`labelled_checks`); None where there is no
+        image or the metadata names no class."""
         images = pil_images(trajectories)
         todo = [i for i, (t, im) in enumerate(zip(trajectories, images)) if im is not None and classes_of(t.metadata)]
-        out: list[float | None] = [None] * len(trajectories)
+        out: list[list[tuple[str, bool]] | None] = [None] * len(trajectories)
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start:start + self.batch_size]
             found = self.detect([images[i] for i in chunk], [trajectories[i].metadata for i in chunk])
             for i, dets in zip(chunk, found):
                 colors = [classify_color(images[i], d.box) for d in dets]
-                checks = check_requirements(trajectories[i].metadata, dets, colors)
-                out[i] = float(all(checks)) if self.strict else sum(checks) / len(checks)
+                out[i] = labelled_checks(trajectories[i].metadata, dets, colors)
+        return out
+
+    def explain(self, trajectories: list[Trajectory]) -> list[list[str] | None]:
+        """What each image misses (the explaining-judge contract, docs/rewards.md): a finding per
+        failed check (``"expected red dog"``), [] when every check passes, None where it cannot say."""
+        return [None if checks is None else [f"expected {label}" for label, ok in checks if not ok]
+                for checks in self.checks(trajectories)]
+
+    def __call__(self, trajectories: list[Trajectory]) -> list[float | None]:
+        out: list[float | None] = []
+        for checks in self.checks(trajectories):
+            passed = None if checks is None else [ok for _, ok in checks]
+            out.append(None if passed is None else float(all(passed)) if self.strict else sum(passed) / len(passed))
         return out

@@ -70,8 +70,10 @@ def relations(a: Detection, b: Detection) -> set[str]:
     return relative_position(a.box, b.box)
 
 
-def check_requirements(metadata: dict, detections: list[Detection], colors: list[str]) -> list[bool]:
-    """One pass/fail per check of ``metadata`` (include: count, color, position; exclude: count).
+def labelled_checks(metadata: dict, detections: list[Detection], colors: list[str]) -> list[tuple[str, bool]]:
+    """One (requirement in words, pass) per check of ``metadata`` (include: count, color, position;
+    exclude: count), e.g. ``("2 dog", True)``, ``("red dog", False)``, ``("dog left of cat", True)``,
+    ``("fewer than 3 dog", False)``.
 
     ``colors[i]`` is the colour of ``detections[i]``. Detections of a class are taken by score.
     """
@@ -81,19 +83,20 @@ def check_requirements(metadata: dict, detections: list[Detection], colors: list
     include = metadata.get("include", [])
     checks = []
     for item in include:
-        found = by_class.get(item["class"], [])
+        cls, found = item["class"], by_class.get(item["class"], [])
         count = int(item.get("count", 1))
-        checks.append(len(found) >= count)
+        checks.append((f"{count} {cls}", len(found) >= count))
         if "color" in item:
-            checks.append(sum(colors[i] == item["color"] for i in found) >= count)
+            checks.append((f"{item['color']} {cls}", sum(colors[i] == item["color"] for i in found) >= count))
         if "position" in item:
             relation, index = item["position"]
             targets = by_class.get(include[index]["class"], [])
             ok = bool(found) and bool(targets) and all(
                 relation in relations(detections[i], detections[j]) for i in found[:count] for j in targets if i != j)
-            checks.append(ok)
+            checks.append((f"{cls} {relation} {include[index]['class']}", ok))
     for item in metadata.get("exclude", []):
-        checks.append(len(by_class.get(item["class"], [])) < int(item.get("count", 1)))
+        count = int(item.get("count", 1))
+        checks.append((f"fewer than {count} {item['class']}", len(by_class.get(item["class"], [])) < count))
     return checks
 
 
