@@ -16,11 +16,10 @@ Samples that drew no image (scored 0 by the evaluation) are left out here.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 
-from unigen.evals.records import read_records
+from unigen.evals.records import prompt_layout, read_records
 from unigen.worlds.shapes.judge import ShapesJudge
 from unigen.worlds.shapes.plan import PlanError, last_plan, parse_plan, plan_score
 from unigen.worlds.shapes.render import from_png
@@ -67,10 +66,12 @@ def diagnose(folder: str | Path, judge: ShapesJudge | None = None) -> dict[str, 
     """Per category, the counts of :data:`COLUMNS` (and ``samples``, ``redraws``) of one evaluation folder."""
     judge = judge or ShapesJudge(strict=True)
     folder, found = Path(folder), {}
-    for record in read_records(folder).values():
-        line = json.loads((folder / next(f for f in record["files"] if f.endswith("metadata.jsonl"))).read_text())
-        metadata = line.get("metadata", line)
-        pngs = sorted(f for f in record["files"] if f.endswith(".png"))
+    records = read_records(folder)
+    if not any("turns" in s for record in records.values() for s in record["samples"]):
+        raise ValueError(f"'{folder}' holds no interleaved samples ({len(records)} prompt records, none with "
+                         "turns): give the folder of an `interleaved` evaluation")
+    for record in records.values():
+        metadata, pngs = prompt_layout(folder, record)
         counts = found.setdefault(record["category"], Counter())
         for sample in record["samples"]:
             turns = sample.get("turns")

@@ -7,6 +7,8 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from unigen.evals.records import SampleOutput, TurnOutputs, turn_image_path, write_record
 from unigen.files import png_bytes
 from unigen.worlds.shapes.judge import ShapesJudge
@@ -74,3 +76,14 @@ def test_plan_faults():
     assert fault("a circle and a square", position) == "wrong_objects"  # no plan
     counting = {"include": [{"class": "circle", "count": 2}]}
     assert fault("plan: red circle top left; red circle top left.", counting) == "shared_cell"
+
+
+def test_a_folder_without_interleaved_samples_or_metadata_is_refused(tmp_path):
+    script = load_script()
+    with pytest.raises(ValueError, match="holds no interleaved samples .0 prompt records"):
+        script.diagnose(tmp_path)  # no records at all
+    png = png_bytes(render(RIGHT, 32, random.Random(0)))
+    write_record(tmp_path, 0, {"id": "p0", "category": "two_object", "prompt": ""}, ["images/00000/samples/0000.png"],
+                 [SampleOutput(png, format_plan(RIGHT), 1.0, turns=TurnOutputs(1, [], 1.0, []))])
+    with pytest.raises(ValueError, match="prompt 0 lists no metadata.jsonl"):
+        script.diagnose(tmp_path)

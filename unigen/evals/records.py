@@ -97,3 +97,15 @@ def finished_indices(outdir: str | Path) -> set[int]:
 
 def read_records(outdir: str | Path) -> dict[int, dict[str, Any]]:
     return {i: json.loads(record_path(outdir, i).read_text()) for i in sorted(finished_indices(outdir))}
+
+
+def prompt_layout(outdir: str | Path, record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A prompt record's metadata (its ``metadata.jsonl`` line: a GenEval line, or a prompt record's
+    ``metadata``) and its sample PNGs in sample order, from the layout files the record lists."""
+    lines = [f for f in record["files"] if f.endswith("metadata.jsonl")]
+    if not lines:
+        raise ValueError(f"'{outdir}' prompt {record['index']} lists no metadata.jsonl among its files "
+                         f"{record['files']}: reading its prompt's metadata needs GenEval's layout")
+    line = json.loads((Path(outdir) / lines[0]).read_text())
+    metadata = line if "include" in line else line.get("metadata", line)
+    return metadata, sorted(f for f in record["files"] if f.endswith(".png"))

@@ -17,7 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from unigen.data.trajectory import Trajectory
 from unigen.evals.bootstrap import Interval, paired_bootstrap
-from unigen.evals.records import read_records
+from unigen.evals.records import prompt_layout, read_records
 from unigen.evals.redraws import accounts
 from unigen.evals.runner import first_samples, score_samples
 from unigen.evals.summary import image_grid, png_image
@@ -62,14 +62,10 @@ def folder_scores(folder: str | Path, reward: tuple[str, Spec] | None = None) ->
     if not cache.exists():
         trajs, shape = [], (len(records), len(records[min(records)]["samples"]))
         for i in sorted(records):
-            files = records[i]["files"]
-            pngs = sorted(f for f in files if f.endswith(".png"))
-            lines = [f for f in files if f.endswith("metadata.jsonl")]
-            if len(pngs) != shape[1] or not lines:
+            meta, pngs = prompt_layout(folder, records[i])
+            if len(pngs) != shape[1]:
                 raise ValueError(f"report reward '{name}': '{folder}' prompt {i} has {len(pngs)} images for "
-                                 f"{shape[1]} samples and {len(lines)} metadata.jsonl; re-scoring needs GenEval's layout")
-            line = json.loads((Path(folder) / lines[0]).read_text())
-            meta = line if "include" in line else line.get("metadata", line)  # a GenEval line or a prompt record
+                                 f"{shape[1]} samples; re-scoring needs GenEval's layout")
             for k, (sample, png) in enumerate(zip(records[i]["samples"], pngs)):
                 data = None if sample.get("failure") else (Path(folder) / png).read_bytes()
                 trajs.append(Trajectory(str(i), k, records[i]["prompt"], category=records[i]["category"],
