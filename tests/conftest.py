@@ -10,6 +10,9 @@ import torch
 from unigen.models.loading import load_model
 
 REPO = Path(__file__).resolve().parents[1]
+MODEL_PRESETS = ("janus-micro",)
+"""The smallest preset of each model family: model-agnostic checks (loss scale, sampling) are
+parametrized over it, so a new family adds its preset here."""
 
 
 def shared_dir() -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 
+import lightning as L
 import pytest
 import torch
 import yaml
@@ -23,9 +24,27 @@ def synthesize_micro_shards() -> None:
 
 
 def test_fast_dev_run(tmp_path, monkeypatch):
+    """The fit config under ``fast_dev_run=2``: 2 optimizer steps that change the weights, 2 validation
+    batches, finite losses, no logger output."""
     monkeypatch.chdir(tmp_path)
     synthesize_micro_shards()
+    fitted, fit = {}, L.Trainer.fit
+
+    def recording_fit(trainer, model, *args, **kwargs):
+        fitted.update(trainer=trainer, model=model)
+        model.on_train_start = lambda: fitted.update(before={k: v.clone() for k, v in model.state_dict().items()})
+        return fit(trainer, model, *args, **kwargs)
+
+    monkeypatch.setattr(L.Trainer, "fit", recording_fit)
     main(["fit", "--config", TINY, *MICRO, "--trainer.fast_dev_run=2"])
+    trainer, model, before = fitted["trainer"], fitted["model"], fitted["before"]
+    assert trainer.global_step == 2 and trainer.fit_loop.epoch_loop.batch_progress.total.completed == 2
+    assert trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.completed == 2
+    metrics = trainer.callback_metrics
+    assert all(torch.isfinite(metrics[k]) and metrics[k] > 0 for k in ("train/loss", "val/loss_text", "val/loss_image"))
+    after = model.state_dict()
+    assert before.keys() == after.keys() and any(not torch.equal(v, after[k]) for k, v in before.items())
+    assert not list(tmp_path.rglob("events.out.tfevents.*"))
 
 
 def test_fit_loss_falls_writes_tensorboard_and_checkpoint(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import MODEL_PRESETS
 from unigen.generation import SamplingConfig, sample
 from unigen.generation.sampler import prompt_batch
 from unigen.models.loading import load_model
@@ -102,11 +103,37 @@ def test_seeds_reproduce_and_differ(micro_model):
     assert [r.reasoning_ids for r in from_gen[0]] == [r.reasoning_ids for r in from_gen[1]]
 
 
-def test_no_guidance_runs_conditional_rows_only(micro_model):
-    ids, mask = prompt_batch(micro_model, PROMPTS, SamplingConfig(cfg=1.0))
+def conditional_greedy_image(model, prompt: str) -> list[int]:
+    """Reference: greedy image ids of one unpadded prompt, conditional only, no KV cache (the
+    ``UnifiedModel`` interface: whole-sequence backbone calls, argmax of the image head)."""
+    ids = model.spec.encode_prompt(prompt) + [model.spec.boi_id]
+    embeds, out = model.embed_text(torch.tensor([ids])), []
+    with torch.no_grad():
+        for _ in range(model.spec.num_image_tokens):
+            length = embeds.shape[1]
+            hidden, _ = model.backbone(embeds, torch.ones(1, length, dtype=torch.long), torch.arange(length)[None])
+            out.append(int(model.image_logits(hidden[:, -1]).argmax(-1)))
+            embeds = torch.cat([embeds, model.embed_image(torch.tensor([out[-1:]]))], dim=1)
+    return out
+
+
+@pytest.mark.parametrize("preset", MODEL_PRESETS)
+@pytest.mark.parametrize("decoder", ["eager", "static"])
+def test_no_guidance_runs_conditional_rows_only(preset, decoder):
+    """cfg = 1: one backbone row per prompt, and exactly the conditional-only image of each prompt."""
+    torch.manual_seed(0)
+    model = load_model(preset).eval()
+    ids, mask = prompt_batch(model, PROMPTS, SamplingConfig(cfg=1.0))
     assert ids.shape[0] == len(PROMPTS)
-    results = sample(micro_model, PROMPTS, SamplingConfig(mode="direct", cfg=1.0, greedy=True))
-    assert all(r.image_tokens.shape == (16,) for r in results)
+    rows, backbone = [], model.backbone
+    model.backbone = lambda embeds, *args, **kwargs: (rows.append(embeds.shape[0]), backbone(embeds, *args, **kwargs))[1]
+    try:
+        results = sample(model, PROMPTS, SamplingConfig(mode="direct", cfg=1.0, greedy=True), decoder=decoder)
+    finally:
+        del model.backbone
+    assert set(rows) == {len(PROMPTS)}
+    for prompt, result in zip(PROMPTS, results):
+        assert result.image_tokens.tolist() == conditional_greedy_image(model, prompt), prompt
 
 
 def test_unconditional_rows_keep_only_bos_and_boi(micro_model):

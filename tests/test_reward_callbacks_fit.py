@@ -26,8 +26,8 @@ def _micro_shards(out: Path, samples: int) -> None:
     write_synthetic_shards(out, 16, 64, 4, shard_size=4, seed=1, prefix="val")
 
 
-class CountStated:
-    """Test-local reward (both modalities): 1 if the reasoning states the prompt's count, None without an image."""
+class PromptCount:
+    """Test-local reward (both modalities): the prompt's count / 4 (it varies over a batch), None without an image."""
 
     modality = "both"
 
@@ -36,7 +36,7 @@ class CountStated:
 
     def __call__(self, trajectories):
         self.seen += trajectories
-        return [None if t.png is None else float(t.prompt.split()[0] in t.reasoning) for t in trajectories]
+        return [None if t.png is None else int(t.prompt.split()[0]) / 4 for t in trajectories]
 
 
 class Spy(L.Callback):
@@ -51,7 +51,7 @@ class Spy(L.Callback):
 
 def test_online_reward_feeds_weighting_in_fit(tmp_path):
     torch.manual_seed(0)
-    reward, spy = CountStated(), Spy()
+    reward, spy = PromptCount(), Spy()
     weighting = RewardWeighting(text=ModalityWeighting(scheme="zero"),
                                 image=ModalityWeighting(scheme="rwr", rewards={"image/count": 1.0}, beta=0.5))
     trainer = L.Trainer(accelerator="cpu", max_steps=2, logger=False, enable_checkpointing=False,
@@ -69,14 +69,20 @@ def test_online_reward_feeds_weighting_in_fit(tmp_path):
         assert traj.reasoning.startswith("plan: ") and len(traj.image_tokens) == 16
         assert pil_images([traj])[0].size == (16, 16)
     assert len(spy.weights) == 2
-    for text_w, image_w, rewards in spy.weights:
-        assert torch.equal(rewards["image/count"], torch.ones(8)) and "text/count" in rewards
+    for step, (text_w, image_w, rewards) in enumerate(spy.weights):
+        expected_reward = torch.tensor([int(t.prompt.split()[0]) / 4 for t in reward.seen[8 * step: 8 * step + 8]])
+        assert torch.equal(rewards["image/count"], expected_reward) and "text/count" in rewards
         assert "image/synthetic" in rewards  # stored rewards travel beside the online one
-        assert torch.equal(text_w, torch.zeros(8)) and torch.allclose(image_w, torch.ones(8))
-    metrics = trainer.callback_metrics
+        rwr = torch.exp(expected_reward / 0.5)
+        expected_weight = rwr / rwr.mean()  # rwr, beta 0.5, normalised to mean 1 over the batch
+        assert torch.equal(text_w, torch.zeros(8)) and torch.allclose(image_w, expected_weight)
+        assert image_w.max() > 1.5 * image_w.min()  # the weights are not all 1
+    metrics = trainer.callback_metrics  # the last step's
+    last_w, last_reward = spy.weights[-1][1].double(), spy.weights[-1][2]["image/count"]
+    ess_fraction = float(last_w.sum() ** 2 / (last_w ** 2).sum() / 8)
+    assert ess_fraction < 0.99 and float(metrics["reward_weight/image/ess_fraction"]) == pytest.approx(ess_fraction)
     assert float(metrics["reward_weight/text/zero_fraction"]) == 1.0
-    assert float(metrics["reward_weight/image/ess_fraction"]) == 1.0
-    assert float(metrics["reward/count"]) == 1.0
+    assert float(metrics["reward/count"]) == pytest.approx(float(last_reward.mean()))
     assert float(metrics["train/loss_text"]) == 0.0  # text head fully zero-weighted
 
 

@@ -11,6 +11,7 @@ be drawn. Intervals are percentile intervals of the replicates.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,10 +31,13 @@ class Interval:
 
 def category_means(scores: np.ndarray, categories: list[str]) -> dict[str, np.ndarray]:
     """(..., seeds, prompts, samples) -> category -> (...,) mean over its prompts, seeds and samples
-    (NaN marks an unscored sample and is left out)."""
-    per_prompt = np.nanmean(scores, axis=(-3, -1))
+    (NaN marks an unscored sample and is left out; so is a prompt with no scored sample, as a
+    bootstrap replicate may draw one)."""
     names = np.asarray(categories)
-    return {c: per_prompt[..., names == c].mean(axis=-1) for c in dict.fromkeys(categories)}
+    with warnings.catch_warnings():  # "Mean of empty slice": the all-NaN case, left out as documented
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_prompt = np.nanmean(scores, axis=(-3, -1))
+        return {c: np.nanmean(per_prompt[..., names == c], axis=-1) for c in dict.fromkeys(categories)}
 
 
 def overall(by_category: dict[str, np.ndarray]) -> np.ndarray:
