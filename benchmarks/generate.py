@@ -23,6 +23,7 @@ import time
 
 import torch
 
+from unigen.dtypes import CAST_NAMES, torch_dtype
 from unigen.generation import SamplingConfig, sample
 from unigen.generation.sampler import prompt_batch
 from unigen.models.loading import load_model
@@ -113,13 +114,13 @@ def main() -> None:
     p.add_argument("--modes", default="explicit,unified", help="text-then-image modes to time after image mode ('' = none)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--dtype", default="float32", choices=CAST_NAMES)
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     with torch.device(a.device):  # random init on the device: seconds, not minutes, at 1B size
-        model = load_model(a.model, dtype=getattr(torch, a.dtype)).eval()
+        model = load_model(a.model, dtype=torch_dtype(a.dtype)).eval()
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(a.batch_size)]
     n_ids = a.batch_size * model.spec.num_image_tokens
     print(f"model {a.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, batch {a.batch_size}, "

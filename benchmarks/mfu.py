@@ -32,6 +32,7 @@ from packed_batches import make_examples  # benchmarks/packed_batches.py (script
 from callbacks.attention import unavailable_reason
 from unigen.data.batch import Batch, collate
 from unigen.data.sequence import Example
+from unigen.dtypes import CAST_NAMES, torch_dtype
 from unigen.optim import adamw
 from unigen.losses import IGNORE
 from unigen.models.sharded import load_sharded
@@ -138,7 +139,7 @@ def main() -> None:
     parser.add_argument("--model", default="configs/models/janus_pro_1b.yaml")
     parser.add_argument("--num-layers", type=int, default=None, help="override the decoder depth (fit 7B-wide on one GPU)")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    parser.add_argument("--dtype", default="bfloat16", choices=CAST_NAMES)
     parser.add_argument("--batch-size", type=int, default=8, help="samples per step (per GPU)")
     parser.add_argument("--checkpointing", default=False, choices=[False, "full", "selective"],
                         type=lambda v: False if v == "none" else v,
@@ -161,7 +162,7 @@ def main() -> None:
         device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
         torch.cuda.set_device(device)
     torch.manual_seed(args.seed + dist.get_rank() if world > 1 else args.seed)
-    dtype = getattr(torch, args.dtype)
+    dtype = torch_dtype(args.dtype)
     module = build(args, device)
     n = args.batch_size * (args.steps + 2)
     examples = make_examples(module, n, args.median_tokens, args.seed + (dist.get_rank() if world > 1 else 0),

@@ -23,6 +23,7 @@ import torch
 from unigen.data.batch import Batch, collate
 from unigen.data.sequence import Example, build_example
 from unigen.data.trajectory import Trajectory
+from unigen.dtypes import CAST_NAMES, torch_dtype
 from unigen.module import UnifiedLM
 
 WORDS = "the red cube sits left of two small blue spheres while a yellow cone leans on it".split()
@@ -79,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="janus-tiny")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--dtype", default="float32", choices=CAST_NAMES)
     parser.add_argument("--attn", default="sdpa", help="sdpa | eager | flash_attention_2 | flash_attention_3")
     parser.add_argument("--batch-size", type=int, default=16, help="samples per step (both arms)")
     parser.add_argument("--pack-length", type=int, default=512)
@@ -89,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    dtype = getattr(torch, args.dtype)
+    dtype = torch_dtype(args.dtype)
     module = UnifiedLM(model=args.model, attn_implementation=args.attn)
     module.configure_model()
     module.to(args.device).train()

@@ -16,8 +16,9 @@ from torch.utils.data import DataLoader
 
 from datamodules.sequences import SequenceDataModule
 from unigen.data.batch import Batch
-from unigen.data.reader import check_policy, expand_shards, shard_samples
+from unigen.data.reader import check_policy, shard_samples
 from unigen.data.resumable import ResumableStream, epoch_seed
+from unigen.data.shards import expand_shards
 from unigen.data.stream import FromWorkers, batches, prompt_groups, to_examples, to_numpy
 from unigen.data.workers import worker_init
 

@@ -6,7 +6,7 @@
 #   and a second round. One shared folder holds the base evaluations and round 1's data, so the
 #   weighting variants only re-fit and re-evaluate (and choose the fitted model's guidance scale). About
 #   80 minutes on a quiet 2-core CPU; tables in
-#   $root/table.md and $root/both-targeted/report.md (see docs/shapes.md).
+#   $root/table.md and $root/both-targeted/report.md (see docs/shapes-history.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,7 +20,7 @@ for strategy in broad benchmark_aligned; do run "both-$strategy" --target.strate
 # the reasoning ablation's fair arm: the same data fitted and evaluated without reasoning (direct mode)
 run both-targeted-direct --fit.config "[configs/shapes/post_train.yaml, configs/shapes/weight_both.yaml, configs/shapes/mode_direct.yaml]" \
     --post_modes '[direct]'
-.venv/bin/python -c "from pathlib import Path; from unigen.pipeline.report import ablation_table as t; \
+.venv/bin/python -c "from pathlib import Path; from unigen.pipeline.report.tables import ablation_table as t; \
 print(t(Path('$root')))" | tee "$root/table.md"
 cp "$root/both-targeted/report.md" "$root/both-targeted/report-1-round.md"
 # a second round on the main run (round 1 reused; the ablation table above reads round 1)

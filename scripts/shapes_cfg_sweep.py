@@ -4,7 +4,7 @@
 
 One ``run.py evaluate`` per scale (folders under ``--out``, resumable); prints strict and
 GenEval-rule overall scores with bootstrap 95% intervals over prompts and samples, and the objects
-drawn per image: the benchmark's accuracy-vs-guidance curve of docs/shapes.md. (The loop chooses
+drawn per image: the benchmark's accuracy-vs-guidance curve of docs/shapes-history.md. (The loop chooses
 each model's scale itself, on validation prompts: ``guidance`` in configs/loop/shapes.yaml.)
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from unigen.evals.bootstrap import paired_bootstrap
 from unigen.generation import SamplingConfig
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
-from unigen.pipeline.report import folder_scores
+from unigen.pipeline.report.scores import folder_scores
 from unigen.worlds.shapes.judge import ShapesJudge
 from unigen.worlds.shapes.render import from_png
 

@@ -1,4 +1,4 @@
-"""Why an interleaved ShapesWorld evaluation's redraws fix what they fix, per category (docs/shapes.md).
+"""Why an interleaved ShapesWorld evaluation's redraws fix what they fix, per category (docs/shapes-history.md).
 
     python scripts/shapes_redraw_diagnosis.py <eval folder> [<eval folder> ...]
 

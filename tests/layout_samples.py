@@ -4,8 +4,7 @@ import io
 
 from PIL import Image
 
-from unigen.evals.runner import write_prompt
-from unigen.evals.layouts import layout_for
+from unigen.evals.runner import layout_of, write_prompt
 from unigen.evals.records import SampleOutput
 
 SIZE = 8
@@ -28,7 +27,7 @@ def samples(k: int, missing: set[int] = frozenset()) -> list[SampleOutput]:
 
 def write_all(outdir, bench, k: int, missing: set[int] = frozenset()) -> None:
     """Every prompt of ``bench`` written in its layout with ``samples(k, missing)``."""
-    layout = layout_for(bench.name)
+    layout = layout_of(bench)
     layout.check(bench, list(range(len(bench.prompts))), k)
     for index in range(len(bench.prompts)):
         write_prompt(outdir, bench, layout, index, samples(k, missing), SIZE)

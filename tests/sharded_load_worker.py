@@ -13,6 +13,8 @@ import sys
 import torch
 import torch.distributed as dist
 
+from unigen.dtypes import torch_dtype
+
 
 def rss_bytes(field: str) -> int:
     """``VmRSS`` (now) or ``VmHWM`` (peak) of this process, from /proc."""
@@ -22,7 +24,7 @@ def rss_bytes(field: str) -> int:
 
 
 def main() -> None:
-    folder, rank, port, dtype = sys.argv[1], int(sys.argv[2]), sys.argv[3], getattr(torch, sys.argv[4])
+    folder, rank, port, dtype = sys.argv[1], int(sys.argv[2]), sys.argv[3], torch_dtype(sys.argv[4])
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
     dist.init_process_group("gloo", rank=rank, world_size=2)

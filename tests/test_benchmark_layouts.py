@@ -9,8 +9,13 @@ from benchmark_assets import ASSETS, load, real_geneval
 from official_discovery import (dpg_tiles, geneval_correct_without_detections, geneval_images, geneval_summary,
                                 oneig_tiles, t2i_compbench_images, wise_missing)
 from layout_samples import COLORS, SIZE, samples, write_all
-from unigen.evals.runner import write_prompt
-from unigen.evals.layouts import layout_for
+from unigen.evals import Benchmark, load_benchmark
+from unigen.evals.benchmarks.dpg_bench import DPGBenchLayout
+from unigen.evals.benchmarks.geneval import GenEvalLayout
+from unigen.evals.benchmarks.oneig import OneIGLayout
+from unigen.evals.benchmarks.t2i_compbench import T2ICompBenchLayout
+from unigen.evals.benchmarks.wise import WISELayout
+from unigen.evals.runner import layout_of, write_prompt
 from unigen.evals.records import finished_indices, read_records
 from unigen.evals.summary import PLACEHOLDER_RGB
 
@@ -24,7 +29,7 @@ def test_geneval_layout_is_found_complete_and_failures_count_in_its_summary(tmp_
     path = real_geneval()
     raw_lines = path.read_bytes().split(b"\n")
     bench = load("geneval", path)
-    layout = layout_for("geneval")
+    layout = layout_of(bench)
     for index in (0, 300, 552):
         write_prompt(tmp_path, bench, layout, index, samples(4, missing={1, 3}), SIZE)
         assert (tmp_path / "images" / f"{index:05d}" / "metadata.jsonl").read_bytes() == raw_lines[index] + b"\n"
@@ -61,7 +66,7 @@ def test_dpg_layout_is_a_2x2_grid_per_item_in_crop_order(tmp_path):
     assert [_color(t[0]) for t in dpg_tiles(one / "images", {r.id for r in bench.prompts}, 1, SIZE).values()] == \
         [PLACEHOLDER_RGB] * 3
     with pytest.raises(ValueError, match="at most 4 samples per prompt"):
-        layout_for("dpg_bench").check(bench, [0], 5)
+        layout_of(bench).check(bench, [0], 5)
 
 
 def test_t2i_compbench_layout_numbers_images_like_the_official_generator(tmp_path):
@@ -75,7 +80,7 @@ def test_t2i_compbench_layout_numbers_images_like_the_official_generator(tmp_pat
         (k, "a lamp on the left of a sofa") for k in range(3)]
     bench.prompts[0].prompt = "a red_cup"
     with pytest.raises(ValueError, match=r"T2I-CompBench prompt 0 \('a red_cup'\) holds '_'"):
-        layout_for("t2i_compbench").check(bench, [0, 1], 3)
+        layout_of(bench).check(bench, [0, 1], 3)
 
 
 def test_wise_layout_one_image_folder_per_sample(tmp_path):
@@ -101,12 +106,12 @@ def test_oneig_layout_grids_per_class_folder(tmp_path, k, grid):
     zh = load("oneig_zh", ASSETS)
     write_all(tmp_path / "zh", zh, k)
     assert len(oneig_tiles(tmp_path / "zh" / "images", "multilingualism", "unigen", ["000"], grid)["000"]) == k
-    assert 'MODE=ZH' in layout_for("oneig_zh").scoring("/out", zh, k, SIZE)
+    assert 'MODE=ZH' in layout_of(zh).scoring("/out", zh, k, SIZE)
 
 
 def test_rewriting_a_prompt_replaces_its_files_and_record(tmp_path):
     bench = load("geneval", ASSETS / "geneval_mini.jsonl")
-    layout = layout_for("geneval")
+    layout = layout_of(bench)
     write_prompt(tmp_path, bench, layout, 2, samples(2, missing={0}), SIZE)
     write_prompt(tmp_path, bench, layout, 2, samples(2), SIZE)
     assert finished_indices(tmp_path) == {2}
@@ -114,3 +119,19 @@ def test_rewriting_a_prompt_replaces_its_files_and_record(tmp_path):
     assert [s["failure"] for s in record["samples"]] == [None, None]
     assert _color(Image.open(tmp_path / "images" / "00002" / "samples" / "0000.png")) == COLORS[0]
     assert list((tmp_path / ".tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("name,path,layout", [
+    ("geneval", "geneval_mini.jsonl", GenEvalLayout), ("dpg_bench", "dpg_prompts", DPGBenchLayout),
+    ("t2i_compbench", "t2i_compbench", T2ICompBenchLayout), ("wise", "wise", WISELayout),
+    ("oneig", "", OneIGLayout), ("oneig_zh", "", OneIGLayout)])
+def test_each_shipped_benchmark_names_its_layout(name, path, layout):
+    bench = load(name, ASSETS / path)
+    assert type(bench.layout) is layout and type(layout_of(bench.subset(1))) is layout
+
+
+def test_a_benchmark_naming_no_layout_is_written_in_genevals_and_a_wrong_one_is_refused():
+    bench = load_benchmark("shapes")
+    assert bench.layout is None and isinstance(layout_of(bench), GenEvalLayout)
+    with pytest.raises(TypeError, match="benchmark 'mine': layout must be a unigen Layout or None"):
+        Benchmark("mine", bench.prompts, layout="dpg_bench")

@@ -19,7 +19,7 @@ import pytest
 from benchmark_assets import load
 from official_discovery import dpg_tiles, geneval_images, oneig_tiles, t2i_compbench_images, wise_missing
 from layout_samples import SIZE, write_all
-from unigen.evals.layouts.oneig import CLASSES
+from unigen.evals.benchmarks.oneig import CLASSES
 
 ROOT = Path(os.environ.get("UNIGEN_BENCHMARK_RELEASES", "/nonexistent"))
 pytestmark = pytest.mark.skipif(not ROOT.is_dir(), reason="set UNIGEN_BENCHMARK_RELEASES to the official clones")

@@ -209,7 +209,7 @@ def test_refuses_weights_that_do_not_fit_the_named_architecture(trained_ckpt, tm
     checkpoint["hyper_parameters"]["model"] = "janus-tiny"  # janus-micro weights, janus-tiny shapes
     torch.save(checkpoint, tmp_path / "mismatch.ckpt")
     with pytest.raises(CheckpointError, match=r"does not fit the architecture of its base model 'janus-tiny'"
-                                              r"(.|\n)*size mismatch for net\.hf\."):
+                                              r"(.|\n)*size mismatch for hf\.model\."):
         export_checkpoint(str(tmp_path / "mismatch.ckpt"), str(tmp_path / "out"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mismatch.ckpt"]
 

@@ -11,6 +11,7 @@ import pytest
 
 from unigen.data.prompts import PromptRecord, write_prompts
 from unigen.evals.benchmark import load_benchmark
+from unigen.evals.summary import summary_path
 from unigen.pipeline import guidance
 from unigen.pipeline.evaluate import EvaluateSettings
 from unigen.pipeline.guidance import GuidanceSearch, select_guidance
@@ -21,8 +22,8 @@ def _fake_evaluate(scores: dict[float, float], calls: list[EvaluateSettings]):
         calls.append(settings)
         out = Path(settings.outdir)
         out.mkdir(parents=True)
-        (out / "summary.json").write_text(json.dumps({"overall": scores[settings.sampling.cfg]}))
-        return out / "summary.json"
+        summary_path(out).write_text(json.dumps({"overall": scores[settings.sampling.cfg]}))
+        return out
     return evaluate
 
 

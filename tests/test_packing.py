@@ -14,7 +14,7 @@ from unigen.data.packing import plan_rows
 from unigen.data.sequence import build_example
 from unigen.data.trajectory import Trajectory
 from unigen.losses import weighted_token_ce
-from unigen.models.inputs import backbone_inputs
+from unigen.module import backbone_inputs
 
 
 def examples(spec, n: int = 7, seed: int = 0):

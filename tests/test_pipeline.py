@@ -3,7 +3,6 @@ the real GenEval file with tiny random models and a reward written outside the r
 
 from __future__ import annotations
 
-import ast
 import json
 import textwrap
 from pathlib import Path
@@ -16,22 +15,9 @@ from tests.conftest import REPO
 from tests.test_geneval_reward import owl_dir  # noqa: F401  (fixture: a tiny random OWLv2 folder)
 from tests.test_vqa_reward import llava_dir  # noqa: F401  (fixture: a tiny random VLM judge folder)
 from unigen.cli import COMMANDS, LIGHTNING_COMMANDS, main
+from unigen.evals.summary import summary_path
 from unigen.models.loading import load_model
-
-GLUE = ("callbacks", "datamodules", "unigen.module", "lightning", "unigen.pipeline", "unigen.cli")
-
-
-def test_worlds_import_no_lightning_glue():
-    """A world provides a benchmark, prompts, rewards and its VQ; the pipeline imports it, never the reverse."""
-    offenders = []
-    for path in sorted((REPO / "unigen" / "worlds").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] in GLUE or
-                          any(n == g or n.startswith(g + ".") for g in GLUE)]
-    assert not offenders
-
+from unigen.pipeline.results import LoopResults
 
 def test_help_lists_every_command_one_line_each(capsys):
     main(["--help"])
@@ -84,12 +70,12 @@ def test_tiny_geneval_loop_end_to_end_and_an_outside_reward_in_loop_and_fit(
     }))
     main(["loop", "--config", "configs/loop/tiny_geneval.yaml", "--config", str(paths)])
 
-    results = json.loads((tmp_path / "loop" / "results.json").read_text())["runs"][0]
-    assert results["evaluations"] == ["base_explicit", "post_unified"]
-    assert results["base_explicit"]["samples"] == results["post_unified"]["samples"] == 6
-    assert sum(results["budget"].values()) == 6
-    stats = results["self_generated"]["rewards"]
-    assert results["self_generated"]["trajectories"] == 12
+    results = LoopResults.read(tmp_path / "loop").runs[0]
+    assert [e.key for e in results.evaluations] == ["base_explicit", "post_unified"]
+    assert [e.summary["samples"] for e in results.evaluations] == [6, 6]
+    assert sum(results.budget.values()) == 6
+    stats = results.rounds[0].rewards
+    assert results.rounds[0].trajectories == 12
     assert set(stats) == {"image/vqa", "image/geneval", "text/words"}
     assert 0 < stats["text/words"]["max"] <= 2.0 and 0 <= stats["image/vqa"]["mean"] <= 1
     run = tmp_path / "loop" / "seed-0"
@@ -140,6 +126,7 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
     from unigen.pipeline import loop as loop_module
     from unigen.pipeline.guidance import GuidanceSearch
     from unigen.pipeline.reflect import ReflectSettings
+    from unigen.pipeline.score import rewards_path
     scales = {"base": 2.0, "post": 1.5, "post2": 1.0, "post3": 3.0}
     calls: dict[str, list] = {"generate": [], "fit": [], "evaluate": [], "shards": [], "ceilings": [], "reflect": []}
 
@@ -152,13 +139,13 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
     def fake_evaluate(e):
         calls["evaluate"].append((e.model, e.sampling.cfg))
         Path(e.outdir).mkdir(parents=True, exist_ok=True)
-        (Path(e.outdir) / "summary.json").write_text("{}")
-        return Path(e.outdir) / "summary.json"
+        summary_path(e.outdir).write_text("{}")
+        return Path(e.outdir)
 
     def fake_score(sc):
         Path(sc.output).mkdir(parents=True, exist_ok=True)
-        (Path(sc.output) / "scored-rewards.json").write_text(json.dumps({"image/r": {"count": 4, "missing": 0}}))
-        return Path(sc.output) / "scored-rewards.json"
+        rewards_path(sc.output, sc.prefix).write_text(json.dumps({"image/r": {"count": 4, "missing": 0}}))
+        return Path(sc.output)
 
     def fake_fit(f):
         calls["fit"].append(f.model)
@@ -187,14 +174,14 @@ def test_loop_rounds_generate_with_the_newest_model_and_fit_from_the_chosen_star
     assert calls["fit"] == (["base", *fitted] if fit_from == "previous" else ["base"] * 3)
     assert calls["evaluate"] == [("base", 2.0), (fitted[0], 1.5), (fitted[1], 1.0),
                                  (str(tmp_path / "seed-0" / "round-3" / "fit" / "model"), 3.0)]
-    assert results["guidance"] == scales and [r["cfg"] for r in results["rounds"]] == [2.0, 1.5, 1.0]
+    assert results.guidance == list(scales.values()) and [r.cfg for r in results.rounds] == [2.0, 1.5, 1.0]
     # each fitted model's search is capped at its start model's scale
     assert calls["ceilings"] == ([None, 2.0, 1.5, 1.0] if fit_from == "previous" else [None, 2.0, 2.0, 2.0])
     own = [[f"{r}/reflect" if accumulate else f"{r}/scored"] for r in ("seed-0", "round-2", "round-3")]  # reflect's replace scored
     assert calls["shards"] == ([own[0], own[0] + own[1], own[0] + own[1] + own[2]] if accumulate else own)
     # reflections are counted in the generating model's tokens, against the evaluation's text budget
     assert calls["reflect"] == ([("base", 64), (fitted[0], 64), (fitted[1], 64)] if accumulate else [])
-    assert [r["mode"] for r in results["rounds"]][1:] == ["unified", "unified"]  # rounds > 1: post_modes[0]
+    assert [r.mode for r in results.rounds][1:] == ["unified", "unified"]  # rounds > 1: post_modes[0]
 
 
 def test_interleaved_loop_with_the_detector_as_explaining_judge(tmp_path, monkeypatch, owl_dir):  # noqa: F811
@@ -221,6 +208,6 @@ def test_interleaved_loop_with_the_detector_as_explaining_judge(tmp_path, monkey
     assert json.loads((run / "reflect" / "reflect-summary.json").read_text())["total"]["trajectories"] == 12
     fit = json.loads((run / "fit" / "fit-settings.json").read_text())
     assert fit["train_shards"] == [str(run / "reflect" / "reflect-*.tar")]
-    results = json.loads((tmp_path / "loop" / "results.json").read_text())["runs"][0]
-    assert results["evaluations"] == ["base_explicit", "post_interleaved", "post_unified"]
-    assert results["post_interleaved"]["scored_image"] == "final"
+    results = LoopResults.read(tmp_path / "loop").runs[0]
+    assert [e.key for e in results.evaluations] == ["base_explicit", "post_interleaved", "post_unified"]
+    assert results.evaluations[1].summary["scored_image"] == "final"

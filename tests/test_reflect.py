@@ -212,7 +212,7 @@ def test_reflect_with_the_geneval_detector_as_judge(tmp_path, owl_dir):  # noqa:
 
 def test_reflect_killed_after_a_shard_keeps_its_counts(tmp_path, monkeypatch):
     """A kill right after a shard is written (before the summary) loses none of its counts."""
-    import unigen.pipeline.reflect as stage
+    import unigen.data.shardmap as stage
 
     write_shard(tmp_path / "scored", "scored", 0, samples()[:3])
     write_shard(tmp_path / "scored", "scored", 1, samples()[3:])

@@ -11,7 +11,9 @@ from unigen.evals.records import SampleOutput, TurnOutputs, write_record
 from unigen.evals.runner import sample_rows
 from unigen.evals.summary import summarize
 from unigen.data.prompts import PromptRecord
-from unigen.pipeline.report import comparison_table, record_scores, turns_table
+from unigen.pipeline.report.scores import record_scores
+from unigen.pipeline.report.tables import comparison_table, turns_table
+from unigen.pipeline.results import Evaluation, Round, SeedResults
 
 CATEGORIES = ["a", "a", "b", "b"]
 
@@ -28,13 +30,14 @@ def evaluation(folder, first: np.ndarray, final: np.ndarray, interleaved: bool =
     return summarize(sample_rows(records, groups), "categories")
 
 
-def runs_of(tmp_path, name: str, scores: dict[int, tuple[np.ndarray, np.ndarray]], interleaved: bool = True) -> list[dict]:
-    key = "post_interleaved" if interleaved else "post_unified"
+def runs_of(tmp_path, name: str, scores: dict[int, tuple[np.ndarray, np.ndarray]],
+            interleaved: bool = True) -> list[SeedResults]:
+    mode = "interleaved" if interleaved else "unified"
     runs = []
     for seed, (first, final) in scores.items():
         folder = tmp_path / name / f"seed-{seed}"
-        runs.append({"seed": seed, "evaluations": [key], "folders": {key: str(folder)},
-                     "rounds": [{"evaluations": [key]}], key: evaluation(folder, first, final, interleaved)})
+        post = Evaluation(1, mode, None, "judge", str(folder), evaluation(folder, first, final, interleaved))
+        runs.append(SeedResults(seed, "targeted", [], {}, [Round(1, "explicit", None, 12, {})], [post], []))
     return runs
 
 
@@ -48,7 +51,7 @@ def scores(seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_turns_table_has_paired_intervals_of_final_minus_first(tmp_path):
     by_seed = {s: scores(s) for s in (0, 1, 2)}
     runs = runs_of(tmp_path, "irg", by_seed)
-    cats, firsts = record_scores(runs[0]["folders"]["post_interleaved"], first=True)
+    cats, firsts = record_scores(runs[0].evaluations[0].folder, first=True)
     assert cats == CATEGORIES and np.array_equal(firsts, by_seed[0][0])
     lines = turns_table(runs)
     expected = paired_bootstrap({"first": np.stack([f for f, _ in by_seed.values()]),

@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import REPO
 from unigen.cli import main
 from unigen.evals.targeting import plan_budgets
+from unigen.pipeline.results import LoopResults, SeedResults, results_path
 from unigen.worlds.shapes.grammar import benchmark_prompts
 from unigen.worlds.shapes.vocab import CATEGORIES
 from unigen.worlds.shapes.world import ShapesPrompts
@@ -48,21 +49,22 @@ def test_loop_two_rounds_smoke(tmp_path, monkeypatch):
             "--fit.args", '["--trainer.max_steps=20", "--data.init_args.batch_size=8", "--model.init_args.lr=3e-3"]',
             "--guidance.scales", "[1.0, 2.0]", "--guidance.prompts", "6", "--guidance.samples_per_prompt", "1"]
     main(args)
-    results = json.loads((out / "results.json").read_text())["runs"][0]
-    assert results["evaluations"] == ["base_explicit", "base_unified", "post_unified", "post_direct",
-                                      "post2_unified", "post2_direct"]
-    assert results["base_unified"]["switch_rate"] <= 0.2  # the explicit-trained base rarely switches itself
-    assert results["post_unified"]["switch_rate"] >= 0.5
-    assert [(r["mode"], r["trajectories"]) for r in results["rounds"]] == [("explicit", 40), ("unified", 40)]
-    scales = results["guidance"]  # each model's scale, chosen on validation prompts, is the one it samples at
-    assert list(scales) == ["base", "post", "post2"] and set(scales.values()) <= {1.0, 2.0}
-    assert scales["post2"] <= scales["post"] <= scales["base"]  # a fitted model's search stops at its start's scale
+    results = LoopResults.read(out).runs[0]
+    evaluations = {e.key: e for e in results.evaluations}
+    assert list(evaluations) == ["base_explicit", "base_unified", "post_unified", "post_direct",
+                                 "post2_unified", "post2_direct"]
+    assert evaluations["base_unified"].summary["switch_rate"] <= 0.2  # the explicit-trained base rarely switches itself
+    assert evaluations["post_unified"].summary["switch_rate"] >= 0.5
+    assert [(r.mode, r.trajectories) for r in results.rounds] == [("explicit", 40), ("unified", 40)]
+    scales = results.guidance  # each model's scale (by round), chosen on validation prompts, is the one it samples at
+    assert len(scales) == 3 and set(scales) <= {1.0, 2.0}
+    assert scales[2] <= scales[1] <= scales[0]  # a fitted model's search stops at its start's scale
     searched = json.loads((out / "seed-0" / "round-2" / "guidance" / "post2" / "guidance.json").read_text())["scores"]
-    assert max(map(float, searched)) <= scales["post"]  # larger scales are never evaluated
-    assert [r["cfg"] for r in results["rounds"]] == [scales["base"], scales["post"]]
-    for key, phase in (("base_explicit", "base"), ("post_direct", "post"), ("post2_unified", "post2")):
-        settings = json.loads((Path(results["folders"][key]) / "evaluate-settings.json").read_text())
-        assert settings["sampling"]["cfg"] == scales[phase], key
+    assert max(map(float, searched)) <= scales[1]  # larger scales are never evaluated
+    assert [r.cfg for r in results.rounds] == scales[:2]
+    for e in results.evaluations:
+        settings = json.loads((Path(e.folder) / "evaluate-settings.json").read_text())
+        assert settings["sampling"]["cfg"] == scales[e.round], e.key
     run = out / "seed-0"
     for name in ("report.md", "grid.png", "prompts.jsonl", "fit/model/config.json", "round-2/fit/model/config.json",
                  "round-2/scored/scored-rewards.json", "eval/post_direct/summary.json"):
@@ -73,6 +75,7 @@ def test_loop_two_rounds_smoke(tmp_path, monkeypatch):
     assert len(validation) == 6 and not validation & {b.prompt for b in benchmark_prompts()}
     report = (out / "report.md").read_text()
     assert "| **overall** |" in report and "shapes_geneval" in report and "Reasoning ablation" in report
+    assert report.splitlines()[2].startswith("| shapes_strict | base, explicit |")  # the headline metric by name
     assert "nan" not in report  # the GenEval-rule column re-scores every evaluation image
     assert "| 2 | unified | 40 |" in report  # the rounds table
     assert "guidance scale, chosen on validation prompts (per seed): base" in report
@@ -96,17 +99,17 @@ def test_loop_interleaved_smoke(tmp_path, monkeypatch):
           "--fit.args", '["--trainer.max_steps=20", "--data.init_args.batch_size=8", "--model.init_args.lr=3e-3"]',
           "--guidance.scales", "[1.0, 2.0]", "--guidance.prompts", "6", "--guidance.samples_per_prompt", "1"])
     run = out / "seed-0"
-    results = json.loads((run / "results.json").read_text())
-    assert results["evaluations"] == ["base_unified", "post_interleaved", "post_unified"]
+    results = SeedResults.from_json(json.loads(results_path(run).read_text()))
+    assert [e.key for e in results.evaluations] == ["base_unified", "post_interleaved", "post_unified"]
     reflect = json.loads((run / "reflect" / "reflect-summary.json").read_text())["total"]
     assert reflect["prompts"] == 16 and reflect["trajectories"] == 64  # every scored sample, once
     fit_settings = json.loads((run / "fit" / "fit-settings.json").read_text())
     assert fit_settings["train_shards"] == [str(run / "reflect" / "reflect-*.tar")]
     assert fit_settings["model"] == "unigen/worlds/shapes/assets/base_interleaved"  # the base that sees and redraws
-    summary = results["post_interleaved"]
+    summary = results.evaluations[1].summary
     assert summary["scored_image"] == "final"
     assert all({"first_score", "redraw_share"} <= set(e) for e in summary["categories"].values())
-    assert "first_overall" not in results["post_unified"]
+    assert "first_overall" not in results.evaluations[2].summary
     records = [json.loads(p.read_text()) for p in (run / "eval" / "post_interleaved" / "records").glob("*.json")]
     turns = [s["turns"] for r in records for s in r["samples"]]
     assert len(turns) == 12 and summary["redraw_share"] == sum(t["redrew"] for t in turns) / 12
@@ -115,7 +118,7 @@ def test_loop_interleaved_smoke(tmp_path, monkeypatch):
         assert all((run / "eval" / "post_interleaved" / f).is_file() for f in t["files"])
     report = (run / "report.md").read_text()
     assert "Interleaved generation, post-trained, interleaved (scores are the final image's; paired bootstrap" in report
-    assert "| | first image | final image | final - first | redraw share |" in report
+    assert "| shapes_strict | first image | final image | final - first | redraw share |" in report
     lines = report.splitlines()  # then where the redraws gain and lose
     start = next(i for i, line in enumerate(lines) if line.startswith("| | redraws / samples | improved / worsened |"))
     account = next(line for line in lines[start:] if line.startswith("| **overall** | "))

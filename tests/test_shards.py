@@ -12,9 +12,8 @@ from PIL import Image
 
 from unigen.data.sequence import BadSample
 from unigen.data.reader import read_shard
-from unigen.data.shards import (
-    finished_shards, from_sample, shard_name, to_sample, write_planned_shards, write_shard,
-)
+from unigen.data.shardmap import write_planned_shards
+from unigen.data.shards import finished_shards, from_sample, shard_name, to_sample, write_shard
 from unigen.data.synthesize import synthetic_trajectories
 from unigen.data.trajectory import Trajectory
 

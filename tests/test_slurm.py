@@ -14,7 +14,7 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from datamodules.synthetic import SyntheticDataModule
 from unigen.data.synthesize import synthetic_trajectories
 from tests.scale_helpers import REPO
-from unigen.cli import UnigenCLI
+from unigen.lightning_cli import UnigenCLI
 from unigen.module import UnifiedLM
 from unigen.scale.resume import latest_checkpoint, resolve_ckpt_path
 

@@ -17,8 +17,8 @@ import pytest
 import webdataset as wds
 
 from datamodules.trajectories import TrajectoryDataModule
-from unigen.data.reader import BadShardData, expand_shards, shard_samples
-from unigen.data.shards import to_sample, write_shard
+from unigen.data.reader import BadShardData, shard_samples
+from unigen.data.shards import expand_shards, to_sample, write_shard
 from unigen.data.stream import to_examples
 from unigen.data.synthesize import synthetic_trajectories, write_synthetic_shards
 from unigen.models.loading import load_spec

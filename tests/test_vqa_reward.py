@@ -9,8 +9,7 @@ from unigen.data.trajectory import Trajectory
 from unigen.models.loading import load_model
 from unigen.models.janus.tokenizer import byte_level_tokenizer
 from unigen.rewards.images import png_bytes
-from unigen.models.janus.judge import UnifiedJudge
-from unigen.rewards.vqa import VLMJudge, VQAScore
+from unigen.rewards.vqa import UnifiedJudge, VLMJudge, VQAScore
 
 CHAT = ("{% for m in messages %}<|User|>: {% for c in m['content'] %}{% if c['type'] == 'image' %}"
         "<image_placeholder>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %}"
@@ -85,7 +84,9 @@ def test_vlm_judge_dtype(llava_dir):
 def test_unified_self_judge_preset():
     torch.manual_seed(0)
     reward = VQAScore("janus-micro")
-    assert isinstance(reward.judge, UnifiedJudge) and reward.judge.num_image_tokens == 16
+    assert isinstance(reward.judge, UnifiedJudge)
+    tokenizer = reward.judge.model.spec.tokenizer
+    assert reward.judge.model.image_question("q").count(tokenizer.image_token) == 16  # one per vision patch
     _check_batching(reward)
     judge = reward.judge
     images = [Image.new("RGB", (16, 16), (255, 0, 0)), Image.new("RGB", (16, 16), (0, 0, 255))]

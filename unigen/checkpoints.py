@@ -1,5 +1,6 @@
-"""Load a unified model for inference from any source (a Lightning checkpoint or a model source),
-check checkpoint files before a long job opens them, and name a model by its weights."""
+"""Load a unified model for inference from any source (a Lightning checkpoint, read without the
+LightningModule, or a model source), check checkpoint files before a long job opens them, and name
+a model by its weights."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from pathlib import Path
 
 import torch
 
-from unigen.models.unified import UnifiedModel
+from unigen.lora import LoraSettings, add_lora
 from unigen.models.loading import load_model
+from unigen.models.unified import UnifiedModel
+
+NET_PREFIX = "net."
+"""``UnifiedLM`` keeps its model in ``self.net``: every weight of a unigen checkpoint starts so."""
 
 
 def check_checkpoint_file(path: str | Path, option: str = "checkpoint") -> None:
@@ -36,14 +41,30 @@ def load_unified(source: str, device: str | torch.device = "cpu", dtype: torch.d
     """``*.ckpt`` (a unigen Lightning checkpoint) or anything ``load_model`` accepts; eval mode.
     Errors name ``option`` (the setting ``source`` came from) and the file."""
     if Path(source).suffix == ".ckpt":
-        from unigen.module import UnifiedLM  # here: the module imports the model loaders
-
         check_checkpoint_file(source, option)
-        net = UnifiedLM.load_from_checkpoint(source, map_location="cpu").net
+        net = net_from_checkpoint(source)
     else:
         net = load_model(source)
     net = net.to(device=device, dtype=dtype) if dtype is not None else net.to(device)
     return net.eval()
+
+
+def net_from_checkpoint(path: str | Path) -> UnifiedModel:
+    """The model of a ``UnifiedLM`` checkpoint, without the LightningModule: built as its
+    hyper-parameters say (source, frozen parts, attention, prompt template, LoRA adapters), then
+    given the checkpoint's ``net.*`` weights (all of them, strictly)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    hparams = checkpoint.get("hyper_parameters") or {}
+    if "model" not in hparams:
+        raise ValueError(f"checkpoint '{path}' is not a unigen UnifiedLM checkpoint: its hyper_parameters have "
+                         f"no 'model' (found {sorted(hparams) or 'none'})")
+    options = {key: hparams[key] for key in ("attn_implementation", "prompt_template") if key in hparams}
+    net = load_model(hparams["model"], tuple(hparams.get("freeze", ("vision", "vq"))), **options)
+    if hparams.get("lora") is not None:
+        add_lora(net, LoraSettings.from_dict(hparams["lora"]))
+    net.load_state_dict({key[len(NET_PREFIX):]: value for key, value in checkpoint["state_dict"].items()
+                         if key.startswith(NET_PREFIX)})
+    return net
 
 
 def weights_sha256(model: torch.nn.Module) -> str:

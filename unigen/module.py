@@ -14,7 +14,6 @@ from unigen.data.batch import Batch
 from unigen.lora import LoraSettings, add_lora
 from unigen.losses import HeadOutput, combine, weighted_token_ce
 from unigen.models.unified import UnifiedModel
-from unigen.models.inputs import backbone_inputs
 from unigen.models.loading import load_model, load_spec
 from unigen.models.sharded import load_sharded
 from unigen.scale.fsdp2 import mixed_precision
@@ -22,6 +21,23 @@ from unigen.optim import adamw, warmup_cosine
 
 # The frozen VQ model and vision encoder stay in eval mode on purpose.
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+
+
+def backbone_inputs(
+    embeds: torch.Tensor, batch: Batch, net: UnifiedModel
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(inputs_embeds, attention_mask, position_ids) for the backbone, packed or padded.
+
+    Packed batches pass no 2-D mask (transformers builds the block-diagonal mask from the position
+    ids); for FlashAttention they are flattened into one row, which selects its varlen kernel.
+    Reshape the hidden states back with ``hidden.view(*batch.input_ids.shape, -1)``.
+    """
+    if not batch.packed:
+        return embeds, batch.attention_mask, batch.position_ids
+    positions = batch.position_ids
+    if net.attn_implementation.startswith("flash"):
+        return embeds.reshape(1, -1, embeds.shape[-1]), None, positions.reshape(1, -1)
+    return embeds, None, positions
 
 
 class UnifiedLM(L.LightningModule):

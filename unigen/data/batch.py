@@ -41,7 +41,7 @@ class Batch:
     """(R, T) image id predicted at each position, ``IGNORE`` where unsupervised."""
     attention_mask: torch.Tensor
     """(R, T) 1 on real tokens, 0 on padding. Packed batches use it for counting only: the backbone
-    gets no 2-D mask (``unigen.models.inputs.backbone_inputs``)."""
+    gets no 2-D mask (``unigen.module.backbone_inputs``)."""
     position_ids: torch.Tensor
     """(R, T) positions; in packed rows they restart at 0 for every sample."""
     sample_index: torch.Tensor

@@ -4,7 +4,7 @@ A packed row concatenates samples; each sample's ``position_ids`` restart at 0. 
 receives no 2-D padding mask, only those position ids, and transformers (>= 5) derives the
 attention from them: a block-diagonal causal mask for SDPA / eager, and the variable-length
 FlashAttention kernel when the packed rows are flattened into one (see
-``unigen.models.inputs.backbone_inputs``). Trailing padding is its own segment (positions
+``unigen.module.backbone_inputs``). Trailing padding is its own segment (positions
 restarting at 0): causal attention means it never influences a real token, and its labels are ignored.
 
 Labels are aligned with positions and ``sample_index`` maps each token to its weighted part (a
@@ -134,14 +134,3 @@ def pack_rows(examples: list[Example], max_len: int, pad_id: int, pad_to_multipl
         attention_mask[r, :start] = 1
         position_ids[r, start:] = torch.arange(width - start)
     return Rows(input_ids, image_mask, text_labels, image_labels, attention_mask, position_ids, sample_index)
-
-
-def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Prompt rows left-padded to one width (the last position is every row's next token): ids and 0/1 mask."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.tensor(r)
-        mask[i, width - len(r):] = 1
-    return ids, mask

@@ -1,4 +1,5 @@
-"""The one strict reader of trajectory shards, for every consumer (fit's stream, score, generate's resume).
+"""The one strict reader of trajectory shards, for every consumer (fit's stream, the shard-to-shard
+stages' inputs, every stage's resume check).
 
 Members are read with :mod:`unigen.data.tarstream` (a shard cut short, even at a member boundary,
 is an error, never a shorter valid shard) and parsed with :func:`unigen.data.shards.from_sample`.
@@ -15,7 +16,6 @@ the shard comes back), and the field reasons of :func:`unigen.data.shards.from_s
 
 from __future__ import annotations
 
-import glob
 import logging
 import tarfile
 from collections import Counter
@@ -23,10 +23,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import webdataset as wds
-
 from unigen.data.sequence import BadSample
-from unigen.data.shards import finished_shards, from_sample, index_path
+from unigen.data.shards import finished_shards, from_sample, index_path, parse_shard_name
 from unigen.data.tarstream import tar_members
 from unigen.data.trajectory import Trajectory
 
@@ -51,24 +49,6 @@ class BadShardData(ValueError):
 def check_policy(policy: str, option: str = "on_bad_sample") -> None:
     if policy not in POLICIES:
         raise ValueError(f"{option} '{policy}' is not one of {POLICIES}")
-
-
-def expand_shards(patterns: Iterable[str] | str, option: str = "shards") -> list[str]:
-    """Shard paths from paths, brace patterns (``a-{000000..000009}.tar``) and globs, in order.
-
-    ``option`` names the setting in errors: ``FileNotFoundError`` when a pattern matches no file,
-    ``ValueError`` when the list is empty.
-    """
-    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-    if not patterns:
-        raise ValueError(f"{option}: no shard patterns given (empty shard list)")
-    out: list[str] = []
-    for pattern in patterns:
-        matched = [p for expanded in wds.shardlists.expand_urls(pattern) for p in sorted(glob.glob(expanded))]
-        if not matched:
-            raise FileNotFoundError(f"{option}: shard pattern '{pattern}' matches no file")
-        out += matched
-    return out
 
 
 def bad(policy: str, shard: str, key: str | None, reason: str, detail: str) -> dict[str, str]:
@@ -166,6 +146,25 @@ def read_shard(path: str | Path, policy: str = "raise", skipped: Counter[str] | 
             yield item
         else:
             skipped[item[SKIP]] += 1
+
+
+def read_input(shard: str | Path, policy: str) -> tuple[list[Trajectory], Counter[str]]:
+    """The good trajectories of a shard-to-shard stage's input shard and the per-reason count of
+    every sample dropped.
+
+    When the input's own index records the shard's sample count, a cut short shard counts every
+    sample lost after the cut under ``truncated_tar`` (not just the partial one the reader sees).
+    """
+    skipped: Counter[str] = Counter()
+    trajectories = list(read_shard(shard, policy, skipped))
+    path = Path(shard)
+    expected = finished_shards(path.parent, parse_shard_name(path)[0]).get(path.name)
+    missing = expected - len(trajectories) - sum(skipped.values()) if expected is not None else 0
+    if missing > 0:
+        bad(policy, str(shard), None, "truncated_tar",
+            f"{missing} of the {expected} samples its index records are missing")
+        skipped["truncated_tar"] += missing
+    return trajectories, skipped
 
 
 def check_finished(out_dir: str | Path, prefix: str) -> dict[str, int]:

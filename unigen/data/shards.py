@@ -7,26 +7,29 @@ Format version 2 (written only for a trajectory with later turns) adds, for each
 ``turn<k>.txt`` (the reflection), ``turn<k>.npy`` (its image, empty = none) and optional
 ``turn<k>.png``, and ``turns`` (their number) in ``json``. Readers accept both versions.
 
-Shards are ``<prefix>-%06d.tar`` in one folder. Each is written to a temporary name and renamed
+Shards are ``<prefix>-%06d.tar`` in one folder (the naming rule: :func:`shard_name` writes it,
+:func:`parse_shard_name` reads it back, :func:`shard_pattern` globs it; :func:`expand_shards` finds
+the shards a setting names). Each is written to a temporary name and renamed
 when complete, then recorded in ``<prefix>-index.json`` (shard file -> sample count; optional
 per-shard ``skipped`` and ``counts``), itself
-replaced atomically; a restarted job skips the shards listed there and never sees a half shard.
+replaced atomically; a restarted job keeps the shards listed there (verified first:
+``unigen.data.shardmap``) and never sees a half shard.
 """
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import webdataset as wds
-from tqdm import tqdm
 
 from unigen.data.sequence import BadSample, check_turns
 from unigen.data.trajectory import Trajectory, Turn
@@ -39,8 +42,54 @@ INDEX_VERSION = 1
 JSON_FIELDS = ("prompt_id", "sample_idx", "category", "metadata", "mode", "generation", "model", "rewards")
 
 
+SHARD_NAME = re.compile(r"(.*)-(\d+)\.tar")
+
+
 def shard_name(prefix: str, index: int) -> str:
     return f"{prefix}-{index:06d}.tar"
+
+
+def parse_shard_name(path: str | Path) -> tuple[str, int]:
+    """(prefix, number) of a shard named ``<prefix>-<number>.tar``; ``ValueError`` for any other name."""
+    match = SHARD_NAME.fullmatch(Path(path).name)
+    if not match:
+        raise ValueError(f"shard '{path}' is not named <prefix>-<number>.tar")
+    return match[1], int(match[2])
+
+
+def shard_pattern(prefix: str) -> str:
+    """The file-name glob of every shard named with ``prefix``."""
+    return f"{prefix}-*.tar"
+
+
+def expand_shards(patterns: Iterable[str] | str, option: str = "shards", numbered: bool = False) -> list[str]:
+    """Shard paths from paths, folders (their ``*.tar``), brace patterns (``a-{000000..000009}.tar``)
+    and globs, in order (each pattern's matches sorted).
+
+    ``option`` names the setting in errors: ``FileNotFoundError`` naming the pattern (or folder)
+    that matches no file, ``ValueError`` when the list is empty or, ``numbered``, when a shard is
+    not named ``<prefix>-<number>.tar`` (a shard-to-shard stage's input: the number names its output).
+    """
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    if not patterns:
+        raise ValueError(f"{option}: no shard patterns given (empty shard list)")
+    out: list[str] = []
+    for pattern in patterns:
+        matched = [p for expanded in wds.shardlists.expand_urls(pattern) for p in _matches(expanded)]
+        if not matched:
+            raise FileNotFoundError(f"{option}: shard pattern '{pattern}' matches no file")
+        out += matched
+    if numbered:
+        for path in out:
+            parse_shard_name(path)
+    return out
+
+
+def _matches(pattern: str) -> list[str]:
+    """A folder's ``*.tar`` files, or the files a glob matches, sorted."""
+    if os.path.isdir(pattern):
+        return sorted(str(p) for p in Path(pattern).glob("*.tar"))
+    return sorted(glob.glob(pattern))
 
 
 def index_path(out_dir: str | Path, prefix: str) -> Path:
@@ -205,29 +254,8 @@ def remove_partial_shards(out_dir: str | Path, prefix: str) -> list[Path]:
     """Delete leftovers of a killed writer: ``*.tar.tmp`` files and final-named shards missing from the index."""
     out = Path(out_dir)
     done = finished_shards(out, prefix)
-    stale = [p for p in out.glob(f"{prefix}-*.tar.tmp")]
-    stale += [p for p in out.glob(f"{prefix}-*.tar") if p.name not in done]
+    stale = list(out.glob(shard_pattern(prefix) + ".tmp"))
+    stale += [p for p in out.glob(shard_pattern(prefix)) if p.name not in done]
     for path in stale:
         path.unlink()
     return stale
-
-
-def write_planned_shards(
-    out_dir: str | Path,
-    prefix: str,
-    groups: Sequence[Any],
-    make: Callable[[Any], list[Trajectory]],
-    progress: bool = True,
-) -> list[Path]:
-    """Resumable writer: shard ``i`` holds ``make(groups[i])``; shards already in the index are skipped.
-
-    ``groups`` must be the same deterministic plan on every restart (e.g. prompts split into fixed
-    chunks), so a restarted job rewrites exactly the missing shards and never duplicates a key.
-    Returns the paths of every shard of the plan.
-    """
-    remove_partial_shards(out_dir, prefix)
-    done = finished_shards(out_dir, prefix)
-    todo = [i for i in range(len(groups)) if shard_name(prefix, i) not in done]
-    for i in tqdm(todo, desc=f"shards {prefix}", unit="shard", disable=not progress):
-        write_shard(out_dir, prefix, i, make(groups[i]))
-    return [Path(out_dir) / shard_name(prefix, i) for i in range(len(groups))]

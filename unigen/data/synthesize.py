@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from jsonargparse import ArgumentParser
 
-from unigen.data.shards import write_planned_shards
+from unigen.data.shardmap import write_planned_shards
 from unigen.data.trajectory import Trajectory
 
 COLORS = ("red", "green", "blue", "yellow")

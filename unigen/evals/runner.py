@@ -18,8 +18,9 @@ import torch
 
 from unigen.data.prompts import PromptRecord
 from unigen.data.trajectory import Trajectory
-from unigen.evals.benchmark import Benchmark
-from unigen.evals.layouts import Layout, placeholder_png
+from unigen.evals.benchmark import Benchmark, Layout
+from unigen.evals.benchmarks.geneval import GenEvalLayout
+from unigen.evals.benchmarks.images import placeholder_png
 from unigen.evals.records import (SampleOutput, TurnOutputs, read_records, tmp_dir, turn_image_path, write_files,
                                   write_record)
 from unigen.evals.summary import image_grid, png_image, summarize, write_summary
@@ -27,6 +28,12 @@ from unigen.generation import SamplingConfig
 from unigen.generation.rollouts import generate_trajectories, sample_seed
 from unigen.models.unified import UnifiedModel
 from unigen.rewards.contract import Reward
+
+
+def layout_of(bench: Benchmark) -> Layout:
+    """The layout ``bench`` is written in: its own, or GenEval's when it names none (``Benchmark.layout``)."""
+    return GenEvalLayout() if bench.layout is None else bench.layout
+
 
 def score_samples(reward: Reward | None, trajs: list[Trajectory], image_size: int) -> list[float | None]:
     """Scores of ``trajs``. A trajectory without an image is shown to the reward as the placeholder the

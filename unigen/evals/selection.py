@@ -1,10 +1,10 @@
 """Which benchmark prompts a process draws: ``--prompts start:stop``, then ``--max_prompts N``
 (spread over categories), then ``--shard i/n``.
 
-All select by benchmark index (the prompt's position in its benchmark, see ``loaders.py``), so a
-prompt's folder name never depends on the slice, and shards ``0/n`` ... ``n-1/n`` of the same
-slice are disjoint and together cover it (shard i takes every n-th prompt from the i-th on, which
-spreads each shard over the benchmark's categories).
+All select by benchmark index (the prompt's position in its benchmark, see
+``unigen/evals/benchmarks/``), so a prompt's folder name never depends on the slice, and shards
+``0/n`` ... ``n-1/n`` of the same slice are disjoint and together cover it (shard i takes every
+n-th prompt from the i-th on, which spreads each shard over the benchmark's categories).
 """
 
 from __future__ import annotations

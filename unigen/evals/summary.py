@@ -134,7 +134,8 @@ PLACEHOLDER_RGB = (128, 128, 128)
 
 
 def placeholder(size: int = 16) -> Image.Image:
-    """Uniform mid-grey tile standing for a sample that produced no image (see ``layouts/base.py``)."""
+    """Uniform mid-grey tile standing for a sample that produced no image
+    (see ``unigen/evals/benchmarks/images.py``)."""
     return Image.new("RGB", (size, size), PLACEHOLDER_RGB)
 
 
@@ -142,12 +143,22 @@ def png_image(png: bytes | None) -> Image.Image:
     return placeholder() if png is None else Image.open(io.BytesIO(png))
 
 
+def summary_path(outdir: str | Path) -> Path:
+    """An evaluation folder's ``summary.json``."""
+    return Path(outdir) / "summary.json"
+
+
+def read_summary(outdir: str | Path) -> dict[str, Any]:
+    """An evaluation folder's summary (the module docstring)."""
+    return json.loads(summary_path(outdir).read_text())
+
+
 def write_summary(outdir: str | Path, summary: dict[str, Any], grid: Image.Image | None = None,
                   notes: str = "", tmp_dir: str | Path | None = None) -> None:
     """``summary.json``, ``summary.md`` (the table, then ``notes``) and (when given) ``grid.png`` in
     ``outdir``, each atomically (temporary files in ``tmp_dir`` when given)."""
     outdir = Path(outdir)
-    atomic_write_text(outdir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False), tmp_dir)
+    atomic_write_text(summary_path(outdir), json.dumps(summary, indent=2, ensure_ascii=False), tmp_dir)
     atomic_write_text(outdir / "summary.md", markdown_table(summary) + (f"\n{notes}" if notes else ""), tmp_dir)
     if grid is not None:
         atomic_write_bytes(outdir / "grid.png", png_bytes(grid), tmp_dir)

@@ -15,8 +15,7 @@ from typing import Any
 
 import torch
 
-NET_PREFIX = "net."
-"""``UnifiedLM`` keeps its model in ``self.net``: every weight of a unigen checkpoint starts so."""
+from unigen.checkpoints import NET_PREFIX
 
 SHARDED_METADATA = "meta.pt"
 """Lightning's FSDP sharded layout: non-tensor state beside the ``.distcp`` shards."""

@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 
 from unigen.checkpoints import load_unified
+from unigen.dtypes import CAST_NAMES, torch_dtype
 from unigen.export.card import read_summary, render_card
 from unigen.export.checkpoint import (
     CheckpointError,
@@ -30,8 +31,6 @@ from unigen.lora import has_lora, merge_lora, save_adapter
 from unigen.models.unified import UnifiedModel
 
 log = logging.getLogger(__name__)
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 TRAINING_STATE = ("optimizer_states", "lr_schedulers", "loops", "callbacks")
 """Checkpoint entries only needed to resume training, left out before loading for export."""
@@ -71,15 +70,14 @@ def export_checkpoint(
     ckpt, out = Path(ckpt), Path(out)
     if lora not in ("merge", "adapter"):
         raise ValueError(f"lora '{lora}' is not one of 'merge', 'adapter'")
-    if dtype is not None and dtype not in DTYPES:
-        raise ValueError(f"dtype '{dtype}' is not one of {sorted(DTYPES)}")
+    cast = torch_dtype(dtype, (None, *CAST_NAMES))
     if out.exists() and not overwrite:
         raise FileExistsError(f"export folder '{out}' already exists (pass overwrite=True / --overwrite)")
     evaluation = read_summary(summary) if summary is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.export-") as work:
         ckpt_file, meta = _prepare_checkpoint(ckpt, Path(work))
-        net = _load_net(ckpt_file, ckpt, meta["hyper_parameters"]["model"], DTYPES.get(dtype))
+        net = _load_net(ckpt_file, ckpt, meta["hyper_parameters"]["model"], cast)
         stage = Path(work) / "stage"
         adapter = has_lora(net) and lora == "adapter"
         if adapter:

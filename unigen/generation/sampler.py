@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import torch
 
-from unigen.data.packing import left_pad
 from unigen.data.sequence import unconditional
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.graphs import StaticDecoder
@@ -39,7 +38,7 @@ def fits_context(model: UnifiedModel, prompt: str, config: SamplingConfig) -> bo
 def prompt_batch(model: UnifiedModel, prompts: list[str], config: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded prompt ids (R, P) and their 0/1 mask; R = 2B with CFG ([cond; uncond])."""
     spec = model.spec
-    ids, mask = left_pad([prompt_ids(model, p, config) for p in prompts], spec.pad_id)
+    ids, mask = spec.left_pad([prompt_ids(model, p, config) for p in prompts])
     if config.cfg > 1.0:
         ids = torch.cat([ids, unconditional(ids, spec)])
         mask = mask.repeat(2, 1)

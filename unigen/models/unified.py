@@ -12,10 +12,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 DEFAULT_PROMPT_TEMPLATE = "<|User|>: {prompt}\n\n<|Assistant|>:"
 
@@ -54,6 +57,16 @@ class TokenSpec:
 
     def decode_text(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def left_pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt rows left-padded to one width (the last position is every row's next token): ids and 0/1 mask."""
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, width - len(r):] = torch.tensor(r)
+            mask[i, width - len(r):] = 1
+        return ids, mask
 
 
 class UnifiedModel(nn.Module, ABC):
@@ -136,6 +149,11 @@ class UnifiedModel(nn.Module, ABC):
     def save_pretrained(self, path: str, guidance_scale: float = 5.0) -> None:
         """Write weights, config, generation config (``guidance_scale``: default CFG scale) and
         tokenizer / processor in the backbone's native (transformers) format."""
+
+    def answer_logits(self, images: list[Image.Image], questions: list[str]) -> torch.Tensor:
+        """(B, text vocab) fp32 logits of the first answer token to each question about its image,
+        through the model's understanding branch (the self-judge of ``unigen.rewards.vqa``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no understanding branch to answer questions about images")
 
     def make_cache(self, max_len: int) -> Any:
         """A fixed-size KV cache of ``max_len`` positions for ``backbone(..., use_cache=True)``.

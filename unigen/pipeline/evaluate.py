@@ -9,10 +9,10 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from unigen.evals.benchmark import Benchmark, load_benchmark
-from unigen.evals.layouts import Layout, layout_for
+from unigen.evals.benchmark import Benchmark, Layout, load_benchmark
 from unigen.evals.records import finished_indices
-from unigen.evals.runner import benchmark_digest, draw_and_score, summarize_folder, too_long_samples, write_prompt
+from unigen.evals.runner import (benchmark_digest, draw_and_score, layout_of, summarize_folder, too_long_samples,
+                                 write_prompt)
 from unigen.evals.selection import select
 from unigen.generation import SamplingConfig
 from unigen.generation.sampler import fits_context
@@ -75,12 +75,13 @@ UNRECORDED = ("outdir", "prompts", "max_prompts", "shard", "overlong", "batch_pr
 def evaluate(settings: EvaluateSettings) -> Path:
     """Draw and score a benchmark in its official layout, with unigen's records and a summary.
 
-    Resumable (finished prompts are kept); returns the path of ``summary.json``."""
+    Resumable (finished prompts are kept); returns the output folder (its summary:
+    ``unigen.evals.summary.read_summary``)."""
     s = settings
     if s.samples_per_prompt < 1:
         raise ValueError(f"samples_per_prompt must be >= 1, got {s.samples_per_prompt}")
     bench = load_benchmark(s.benchmark)
-    layout = layout_for(bench.name)
+    layout = layout_of(bench)
     indices = select(bench, s.prompts, s.max_prompts, s.shard)
     layout.check(bench, indices, s.samples_per_prompt)
     outdir = Path(s.outdir)
@@ -96,7 +97,7 @@ def evaluate(settings: EvaluateSettings) -> Path:
     print(f"{bench.name}: overall {summary['overall']} over {summary['scored']} scored samples, "
           f"{summary['failed']} failed (no image), {summary['prompts']['finished']}/{len(bench.prompts)} prompts "
           f"-> {outdir}; official scoring (OUT={outdir.resolve()}): see {outdir}/summary.md")
-    return outdir / "summary.json"
+    return outdir
 
 
 def draw(s: EvaluateSettings, bench: Benchmark, layout: Layout, todo: list[int], reward: Reward | None) -> None:

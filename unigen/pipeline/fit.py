@@ -83,7 +83,7 @@ def fit(settings: FitSettings) -> Path:
 
     The model lands in ``<out>/model`` (a finished one with the same settings is reused); returns that folder. Ranks > 0 of a multi-process fit
     end after it: the rest of a pipeline runs on rank 0."""
-    from unigen.cli import lightning_cli
+    from unigen.lightning_cli import lightning_cli
     from unigen.export.writer import export_checkpoint
 
     s = settings

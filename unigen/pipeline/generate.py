@@ -24,12 +24,11 @@ from unigen.data.prompts import PromptRecord, read_prompts
 from unigen.data.reader import check_finished
 from unigen.data.shards import shard_name, write_shard
 from unigen.data.trajectory import Trajectory
+from unigen.dtypes import CAST_NAMES, torch_dtype
 from unigen.files import atomic_write_text
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.rollouts import generate_trajectories
 from unigen.pipeline.stage import check_settings
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
@@ -80,12 +79,13 @@ def load_records(paths: list[str], limit: int | None) -> list[PromptRecord]:
     return records[:limit] if limit is not None else records
 
 
-def manifest(args: GenerateSettings, records: list[PromptRecord]) -> dict:
+def manifest(settings: GenerateSettings, records: list[PromptRecord]) -> dict:
     """The settings that determine every shard's content."""
     digest = hashlib.sha256(json.dumps([[r.id, r.prompt] for r in records]).encode()).hexdigest()
-    return {"prompts_sha256": digest, "num_prompts": len(records), "samples_per_prompt": args.samples_per_prompt,
-            "prompts_per_shard": args.prompts_per_shard, "seed": args.seed, "sampling": args.sampling.as_dict(),
-            "model_id": args.model_id or args.model, "decode_png": args.decode_png}
+    s = settings
+    return {"prompts_sha256": digest, "num_prompts": len(records), "samples_per_prompt": s.samples_per_prompt,
+            "prompts_per_shard": s.prompts_per_shard, "seed": s.seed, "sampling": s.sampling.as_dict(),
+            "model_id": s.model_id or s.model, "decode_png": s.decode_png}
 
 
 def check_model(out_dir: Path, prefix: str, model: str, digest: str) -> None:
@@ -122,32 +122,31 @@ class Tally:
                 f"mean reasoning length {self.reasoning_tokens / n:.1f} tokens{redraws}")
 
 
-def generate(args: GenerateSettings) -> Path:
+def generate(settings: GenerateSettings) -> Path:
     """Self-generate K trajectories per prompt into shards.
 
     Resumable (finished shards are kept); returns the shard folder."""
-    if args.dtype not in DTYPES:
-        raise ValueError(f"dtype '{args.dtype}' is not one of {sorted(DTYPES)}")
-    if args.prompts_per_shard < 1:
+    dtype = torch_dtype(settings.dtype, CAST_NAMES)
+    if settings.prompts_per_shard < 1:
         raise ValueError("prompts_per_shard must be >= 1")
-    records = load_records(args.prompts, args.limit)
-    out_dir = Path(args.out_dir)
+    records = load_records(settings.prompts, settings.limit)
+    out_dir = Path(settings.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_settings(out_dir / f"{args.prefix}-run.json", manifest(args, records))
-    groups = [records[i : i + args.prompts_per_shard] for i in range(0, len(records), args.prompts_per_shard)]
-    done = check_finished(out_dir, args.prefix)
-    todo = [i for i in range(len(groups)) if shard_name(args.prefix, i) not in done]
+    check_settings(out_dir / f"{settings.prefix}-run.json", manifest(settings, records))
+    groups = [records[i : i + settings.prompts_per_shard] for i in range(0, len(records), settings.prompts_per_shard)]
+    done = check_finished(out_dir, settings.prefix)
+    todo = [i for i in range(len(groups)) if shard_name(settings.prefix, i) not in done]
     print(f"{len(groups)} shards ({len(groups) - len(todo)} already done), {len(records)} prompts x "
-          f"{args.samples_per_prompt} samples, mode {args.sampling.mode}")
+          f"{settings.samples_per_prompt} samples, mode {settings.sampling.mode}")
     tally = Tally()
     if not todo:
         return out_dir
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = load_unified(args.model, device=args.device, dtype=DTYPES[args.dtype])
-    check_model(out_dir, args.prefix, args.model, weights_sha256(model))
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    model = load_unified(settings.model, device=settings.device, dtype=dtype)
+    check_model(out_dir, settings.prefix, settings.model, weights_sha256(model))
     start = time.perf_counter()
-    total = sum(len(groups[i]) for i in todo) * args.samples_per_prompt
+    total = sum(len(groups[i]) for i in todo) * settings.samples_per_prompt
     with tqdm(total=total, unit="img", desc="generate", dynamic_ncols=True) as bar:
         def on_batch(results: list[SampleResult]) -> None:
             tally.add(results)
@@ -156,8 +155,9 @@ def generate(args: GenerateSettings) -> Path:
 
         for i in todo:
             trajectories: list[Trajectory] = generate_trajectories(
-                model, groups[i], args.samples_per_prompt, args.sampling, args.seed, args.model_id or args.model,
-                decode_png=args.decode_png, batch_size=args.batch_size, on_batch=on_batch)
-            write_shard(out_dir, args.prefix, i, trajectories)
+                model, groups[i], settings.samples_per_prompt, settings.sampling, settings.seed,
+                settings.model_id or settings.model, decode_png=settings.decode_png, batch_size=settings.batch_size,
+                on_batch=on_batch)
+            write_shard(out_dir, settings.prefix, i, trajectories)
     print(tally.summary(time.perf_counter() - start))
     return out_dir

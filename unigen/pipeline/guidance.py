@@ -3,9 +3,10 @@
 Reward-weighted fitting sharpens a model's conditional distribution towards what its reward accepts,
 much as guidance does, so the scale that suits the base over-sharpens the post-trained model (on
 ShapesWorld, guidance 2 breaks the post-trained model's single objects that it draws cleanly at
-1-1.5; docs/shapes.md). The loop therefore picks every model's scale the same way: evaluate it at each
-candidate scale on a validation prompt set drawn from the training prompt source in the benchmark's
-category mix (never a benchmark prompt), scored by the benchmark's reward, and keep the best.
+1-1.5; docs/shapes-history.md). The loop therefore picks every model's scale the same way: evaluate
+it at each candidate scale on a validation prompt set drawn from the training prompt source in the
+benchmark's category mix (never a benchmark prompt), scored by the benchmark's reward, and keep the
+best.
 
 A fitted model's search is capped at the scale of the model it was fitted from (``cap_at_start``):
 fitting sharpens, so it should not need more guidance, and validation prompts cannot see what more
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from unigen.evals.summary import read_summary
 from unigen.files import atomic_write_text
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
 
@@ -63,11 +65,11 @@ def select_guidance(search: GuidanceSearch, evaluating: EvaluateSettings, valida
         raise ValueError(f"no guidance scale of {search.scales} is at most the ceiling {ceiling}")
     scores = {}
     for scale in candidates:
-        summary = evaluate(replace(
+        folder = evaluate(replace(
             at_scale(evaluating, scale), benchmark={"class_path": "prompts", "init_args": {"path": str(validation)}},
             samples_per_prompt=search.samples_per_prompt, prompts=None, max_prompts=None,
             outdir=str(out / f"cfg-{scale:g}")))
-        scores[scale] = json.loads(summary.read_text())["overall"]
+        scores[scale] = read_summary(folder)["overall"]
     chosen = max(candidates, key=lambda scale: scores[scale])
     atomic_write_text(out / "guidance.json", json.dumps(
         {"model": evaluating.model, "mode": evaluating.mode, "validation": str(validation),

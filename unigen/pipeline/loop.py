@@ -31,17 +31,20 @@ from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from unigen.files import atomic_write_text, file_sha256
+from unigen.data.shards import shard_pattern
+from unigen.evals.summary import read_summary, summary_path
+from unigen.files import file_sha256
 from unigen.registry import Spec, spec_value
 from unigen.pipeline.evaluate import EvaluateSettings, evaluate
 from unigen.pipeline.fit import FitSettings, data_mode, fit
 from unigen.pipeline.generate import GenerateSettings, generate
 from unigen.pipeline.guidance import GuidanceSearch, at_scale, select_guidance
 from unigen.pipeline.reflect import ReflectSettings, reflect
-from unigen.pipeline.report import write_report, write_seed_table
-from unigen.pipeline.score import ScoreSettings, score
+from unigen.pipeline.report.files import write_report, write_seed_table
+from unigen.pipeline.results import Evaluation, Phase, Round, SeedResults
+from unigen.pipeline.score import ScoreSettings, rewards_path, score
 from unigen.pipeline.stage import as_dict
-from unigen.pipeline.target import TargetSettings, target
+from unigen.pipeline.target import TargetSettings, plan_path, target
 
 Mode = Literal["unified", "explicit", "direct", "interleaved"]
 
@@ -104,71 +107,67 @@ class LoopSettings:
     at the same sample budget): the report adds the paired difference of the two method results."""
 
 
-def run_seed(s: LoopSettings, seed: int) -> dict:
+def run_seed(s: LoopSettings, seed: int) -> SeedResults:
     """One full pass of the method (every stage resumable); returns the seed's results."""
     if s.rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {s.rounds}")
     run_dir = Path(s.out) / f"seed-{seed}"
     evaluating = _Evaluations(s, seed, _validation_prompts(s, run_dir, seed) if s.guidance else None)
-    evaluating.of(s.model, "base", s.base_modes, None if s.share else run_dir)
+    evaluating.of(s.model, Phase(0), s.base_modes, None if s.share else run_dir)
     prompts = target(replace(s.target, out=str(run_dir / "prompts.jsonl"), seed=seed, benchmark=s.evaluate.benchmark,
-                             summaries=[str(next(iter(evaluating.done.values())))]))
-    model, phase, rounds, earlier = s.model, "base", [], []
+                             summaries=[str(summary_path(evaluating.done[0].folder))]))
+    model, rounds, earlier = s.model, [], []
     for r in range(1, s.rounds + 1):
         where = run_dir if r == 1 else run_dir / f"round-{r}"
-        model, record, shards = _round(s, seed, r, prompts, model, evaluating.scales.get(phase), where, earlier)
+        model, record, shards = _round(s, seed, r, prompts, model, evaluating.scale(Phase(r - 1)), where, earlier)
         if s.accumulate:
             earlier += shards
-        start = "base" if r == 1 or s.fit_from == "base" else phase
-        phase = "post" if r == 1 else f"post{r}"
-        evaluating.of(model, phase, s.post_modes, where, start)
-        rounds.append({**record, "evaluations": [f"{phase}_{mode}" for mode in s.post_modes]})
-    done = evaluating.done
-    results = {
-        "seed": seed, "strategy": s.target.strategy, "fit_config": s.fit.config,
-        "budget": json.loads(Path(f"{prompts}.plan.json").read_text())["budgets"],
-        "self_generated": {"trajectories": rounds[0]["trajectories"], "rewards": rounds[0]["rewards"]},
-        "rounds": rounds, "evaluations": list(done), "guidance": evaluating.scales,
-        "folders": {key: str(path.parent) for key, path in done.items()},
-        **{key: json.loads(path.read_text()) for key, path in done.items()},
-    }
+        evaluating.of(model, Phase(r), s.post_modes, where, Phase(0 if s.fit_from == "base" else r - 1))
+        rounds.append(record)
+    results = SeedResults(seed, s.target.strategy, s.fit.config, json.loads(plan_path(prompts).read_text())["budgets"],
+                          rounds, evaluating.done, evaluating.scales)
     write_report(run_dir, results, s.report_rewards)
-    atomic_write_text(run_dir / "results.json", json.dumps(results, indent=1))
     return results
 
 
 class _Evaluations:
-    """One seed's evaluations (``done``: key -> summary path) and chosen guidance scales (phase -> cfg)."""
+    """One seed's evaluations (``done``) and the guidance scale chosen for each phase's model
+    (``scales``, index: its round)."""
 
     def __init__(self, s: LoopSettings, seed: int, validation: Path | None):
         self.s, self.seed, self.validation = s, seed, validation
-        self.done: dict[str, Path] = {}
-        self.scales: dict[str, float] = {}
+        self.done: list[Evaluation] = []
+        self.scales: list[float] = []
 
-    def of(self, model: str, phase: str, modes: list[str], where: Path | None, start: str | None = None) -> None:
+    def scale(self, phase: Phase) -> float | None:
+        """The guidance scale chosen for ``phase``'s model; None without a guidance search."""
+        return self.scales[phase.round] if phase.round < len(self.scales) else None
+
+    def of(self, model: str, phase: Phase, modes: list[str], where: Path | None, start: Phase | None = None) -> None:
         """Choose ``model``'s guidance scale (with ``guidance``; capped at the scale of the ``start``
         phase, the model it was fitted from, with ``cap_at_start``), then evaluate it in each mode on
         the targeted benchmark and each of ``also_evaluate``; ``where`` None: in the shared folder."""
         s = self.s
         if s.guidance:
             chosen = replace(s.evaluate, model=model, mode=modes[0], seed=self.seed)
-            out = (where / "guidance" / phase if where
+            out = (where / "guidance" / phase.name if where
                    else _shared(s, "guidance", chosen, s.guidance, str(self.validation)))
-            ceiling = self.scales[start] if start is not None and s.guidance.cap_at_start else None
-            self.scales[phase] = select_guidance(s.guidance, chosen, self.validation, out, ceiling)
+            ceiling = self.scale(start) if start is not None and s.guidance.cap_at_start else None
+            self.scales.append(select_guidance(s.guidance, chosen, self.validation, out, ceiling))
         for mode in modes:
-            for suffix, settings in (("", s.evaluate), *((f"_{_name(e['benchmark'])}", _merged(s.evaluate, e))
-                                                         for e in s.also_evaluate)):
-                key = f"{phase}_{mode}{suffix}"
+            for benchmark, settings in ((None, s.evaluate), *((_name(e["benchmark"]), _merged(s.evaluate, e))
+                                                             for e in s.also_evaluate)):
                 chosen = replace(settings, model=model, mode=mode, seed=self.seed)
-                if phase in self.scales:
-                    chosen = at_scale(chosen, self.scales[phase])
-                outdir = where / "eval" / key if where else _shared(s, "eval", chosen)
-                self.done[key] = evaluate(replace(chosen, outdir=str(outdir)))
+                if self.scale(phase) is not None:
+                    chosen = at_scale(chosen, self.scale(phase))
+                outdir = where / "eval" / phase.key(mode, benchmark) if where else _shared(s, "eval", chosen)
+                folder = evaluate(replace(chosen, outdir=str(outdir)))
+                reward = "unscored" if settings.reward is None else _name(settings.reward)
+                self.done.append(Evaluation(phase.round, mode, benchmark, reward, str(folder), read_summary(folder)))
 
 
 def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: float | None,
-           where: Path, earlier: list[str]) -> tuple[str, dict, list[str]]:
+           where: Path, earlier: list[str]) -> tuple[str, Round, list[str]]:
     """Round ``r``: generate with ``model`` (at guidance scale ``cfg`` when chosen) -> score ->
     (reflect) -> fit from ``model`` or, with ``fit_from: base``, the base, on these and the
     ``earlier`` shards; returns the fitted model, the round's record and its own shards."""
@@ -182,17 +181,16 @@ def _round(s: LoopSettings, seed: int, r: int, prompts: Path, model: str, cfg: f
                                                       else where / "generated")))
     scoring = replace(s.score, input=str(shards))
     scored = score(replace(scoring, output=str(_shared(s, "scored", scoring) if shared else where / "scored")))
-    train_shards = [str(scored.parent / f"{s.score.prefix}-*.tar")]
+    train_shards = [str(scored / shard_pattern(s.score.prefix))]
     if s.reflect is not None:
-        reflected = reflect(replace(s.reflect, input=str(scored.parent), output=str(where / "reflect"), tokenizer=model,
+        reflected = reflect(replace(s.reflect, input=str(scored), output=str(where / "reflect"), tokenizer=model,
                                     max_text_tokens=s.evaluate.sampling.max_reasoning_tokens))
-        train_shards = [str(reflected / f"{s.reflect.prefix}-*.tar")]
+        train_shards = [str(reflected / shard_pattern(s.reflect.prefix))]
     start = s.model if s.fit_from == "base" else model
     fitted = str(fit(replace(s.fit, out=str(where / "fit"), model=start, seed=seed,
                              train_shards=earlier + train_shards)))
-    stats = json.loads(scored.read_text())
-    return fitted, {"round": r, "mode": generating.sampling.mode, "cfg": generating.sampling.cfg,
-                    "trajectories": _count(stats), "rewards": stats}, train_shards
+    stats = json.loads(rewards_path(scored, s.score.prefix).read_text())
+    return fitted, Round(r, generating.sampling.mode, generating.sampling.cfg, _count(stats), stats), train_shards
 
 
 def _by_content(generating: GenerateSettings) -> list:
@@ -256,11 +254,12 @@ def _count(stats: dict[str, dict]) -> int:
 def loop(settings: LoopSettings) -> Path:
     """The whole method: evaluate -> target -> generate -> score -> fit -> evaluate, per seed.
 
-    Returns ``<out>/results.json``; the table over seeds is printed and in ``<out>/report.md``."""
+    Returns the output folder ``out``; the table over seeds is printed and in its ``report.md``, the
+    results in its ``results.json`` (:mod:`unigen.pipeline.results`)."""
     if settings.reflect is not None and data_mode(settings.fit) != "unified":
         raise ValueError(f"reflect: reflect-and-redraw trajectories train only in data mode 'unified', but the fit "
                          f"(configs {settings.fit.config}, args {settings.fit.args}) sets data.init_args.mode "
                          f"'{data_mode(settings.fit)}': every one of them would be skipped")
     runs = [run_seed(settings, seed) for seed in settings.seeds]
     write_seed_table(Path(settings.out), runs, settings.report_rewards, settings.compare_with)
-    return Path(settings.out) / "results.json"
+    return Path(settings.out)

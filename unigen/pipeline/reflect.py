@@ -3,7 +3,8 @@ samples; failing ones paired with a better sample as look-reflect-redraw traject
 ones given a closing look where the judge describes images).
 
 One output shard per input shard (same number; ``generate`` puts all K samples of a prompt in one
-shard), written atomically, recorded in the index with its counts and skipped on a restart;
+shard), written atomically, recorded in the index with its counts and, verified, kept on a restart
+(``unigen.data.shardmap.map_shards``);
 ``<prefix>-summary.json`` is rebuilt from the index at the end of every run. Every pair's first
 image is explained by the ``judge`` (any reward with ``explain``, and ``describe`` if it has one,
 docs/rewards.md); the builder is ``unigen.data.reflections``.
@@ -16,18 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from unigen.data.reader import check_policy
 from unigen.data.reflections import Pairing, build_reflections
-from unigen.data.shards import finished_shards, read_index, shard_name, write_shard
+from unigen.data.shardmap import map_shards
+from unigen.data.shards import expand_shards, read_index
 from unigen.data.trajectory import Trajectory
 from unigen.files import atomic_write_text
 from unigen.pipeline.stage import as_dict, check_settings
 from unigen.registry import Spec
 from unigen.rewards import REWARDS
 from unigen.rewards.images import with_decoded_png
-from unigen.rewards.scoring import SHARD_NUMBER, input_shards, read_input
 
 
 @dataclass
@@ -37,7 +36,7 @@ class ReflectSettings:
     judge: Spec
     """The explaining judge: a reward with ``explain(trajectories)`` (e.g. ``shapes_strict``)."""
     input: str = "scored"
-    """Folder of scored ``*.tar`` shards (single-image samples, K per prompt), or a glob pattern."""
+    """Folder of scored ``*.tar`` shards (single-image samples, K per prompt), or a glob / brace pattern."""
     output: str = "reflect"
     """Output folder: shards ``<prefix>-<n>.tar``, the index, ``<prefix>-summary.json``."""
     pairing: Pairing = field(default_factory=Pairing)
@@ -72,7 +71,7 @@ def reflect(settings: ReflectSettings) -> Path:
     if (s.tokenizer is None) != (s.max_text_tokens is None):
         raise ValueError(f"tokenizer and max_text_tokens go together, got tokenizer={s.tokenizer!r}, "
                          f"max_text_tokens={s.max_text_tokens!r}")
-    shards = input_shards(s.input)
+    shards = expand_shards(s.input, "input", numbered=True)
     out_dir = Path(s.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     judge = REWARDS.build(s.judge)  # judge and decoder first: a wrong one must not leave settings saved
@@ -91,15 +90,11 @@ def reflect(settings: ReflectSettings) -> Path:
         return method if model is None else lambda trajectories: method(with_decoded_png(trajectories, model))
     explain = on_images(judge.explain)
     describe = on_images(judge.describe) if callable(getattr(judge, "describe", None)) else None
-    done = finished_shards(out_dir, s.prefix)
-    for shard in tqdm(shards, desc="reflect", unit="shard"):
-        number = int(SHARD_NUMBER.search(shard.name).group(1))
-        if shard_name(s.prefix, number) in done:
-            continue
-        samples, skipped = read_input(shard, s.on_bad_sample)
+
+    def reflected(samples: list[Trajectory]) -> tuple[list[Trajectory], dict[str, int]]:
         built, counts = build_reflections(samples, s.pairing, explain, describe, fits)
-        write_shard(out_dir, s.prefix, number, built, skipped, {**counts, "trajectories": len(built)})
-    names = {shard_name(s.prefix, int(SHARD_NUMBER.search(p.name).group(1))) for p in shards}
+        return built, {**counts, "trajectories": len(built)}
+    names = {p.name for p in map_shards(shards, out_dir, s.prefix, reflected, s.on_bad_sample, "reflect")}
     per_shard = {name: c for name, c in read_index(out_dir, s.prefix)["counts"].items() if name in names}
     total = {k: sum(c.get(k, 0) for c in per_shard.values()) for k in sorted({k for c in per_shard.values() for k in c})}
     summary_path, text = out_dir / f"{s.prefix}-summary.json", json.dumps({"total": total, "shards": per_shard}, indent=1)

@@ -39,15 +39,20 @@ class TargetSettings:
     """Random seed of the draws."""
 
 
+def plan_path(out: str | Path) -> Path:
+    """The plan of the prompt file ``out`` (``<out>.plan.json``: budgets per category, weights, settings)."""
+    return Path(f"{out}.plan.json")
+
+
 def target(settings: TargetSettings) -> Path:
     """Synthesize a prompt set aimed at weak categories (or an ablation set).
 
     Writes the prompts (JSONL) and ``<out>.plan.json``; a finished set with the same settings is
     reused. Returns the prompt file."""
     s = settings
-    out, plan_path = Path(s.out), Path(str(s.out) + ".plan.json")
-    if out.is_file() and plan_path.is_file():
-        check_settings(plan_path.with_suffix(".settings.json"), as_dict(s))
+    out, plan = Path(s.out), plan_path(s.out)
+    if out.is_file() and plan.is_file():
+        check_settings(plan.with_suffix(".settings.json"), as_dict(s))
         return out
     bench = load_benchmark(s.benchmark) if s.benchmark is not None else None
     if bench is None and s.strategy == "benchmark_aligned":
@@ -62,10 +67,10 @@ def target(settings: TargetSettings) -> Path:
     made = dict(Counter(r.category for r in records))
     redrawn = getattr(source, "redrawn", 0)
     write_prompts(out, records)
-    plan = {"strategy": s.strategy, "budget": s.budget, "floor": s.floor, "weights": weights, "budgets": made,
-            "redrawn": redrawn, "seed": s.seed, "summaries": s.summaries, "benchmark": spec_value(s.benchmark)}
-    atomic_write_text(plan_path.with_suffix(".settings.json"), json.dumps(as_dict(s), indent=1, sort_keys=True))
-    atomic_write_text(plan_path, json.dumps(plan, indent=2))
+    atomic_write_text(plan.with_suffix(".settings.json"), json.dumps(as_dict(s), indent=1, sort_keys=True))
+    atomic_write_text(plan, json.dumps({
+        "strategy": s.strategy, "budget": s.budget, "floor": s.floor, "weights": weights, "budgets": made,
+        "redrawn": redrawn, "seed": s.seed, "summaries": s.summaries, "benchmark": spec_value(s.benchmark)}, indent=2))
     for category, n in made.items():
         print(f"{category:>16}: weight {weights[category]:.3f} -> {n} prompts")
     print(f"wrote {len(records)} prompts to {out} ({redrawn} candidates redrawn)")

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from unigen.data.trajectory import Trajectory
+from unigen.dtypes import torch_dtype
 from unigen.rewards.geneval_rules import Detection, classes_of, classify_color, labelled_checks
 from unigen.rewards.images import pil_images
 
@@ -70,8 +71,7 @@ class GenEvalScore:
         """
         from transformers import AutoTokenizer, Owlv2ForObjectDetection
 
-        torch_dtype = None if dtype in (None, "auto") else getattr(torch, dtype)
-        self.model = Owlv2ForObjectDetection.from_pretrained(detector, dtype=torch_dtype).to(device).eval()
+        self.model = Owlv2ForObjectDetection.from_pretrained(detector, dtype=torch_dtype(dtype)).to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(detector)
         pre = Path(detector) / "preprocessor_config.json"
         conf = json.loads(pre.read_text()) if pre.is_file() else {}

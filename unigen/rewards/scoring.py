@@ -1,43 +1,22 @@
-"""Scoring shards: input trajectory shards -> new shards with ``rewards`` filled, plus summary statistics.
+"""Scoring trajectories: every reward on a batch, each image turn of a trajectory, summary statistics.
 
-One output shard per input shard (same number); the score stage (``unigen.pipeline.score``)
-writes them atomically, records them in the output index and skips them on a restart. Input
-shards are never modified. They are read with the strict reader ``fit`` uses
-(``unigen.data.reader``): under ``skip`` every input sample missing from an output shard is
-counted per reason (``read_input``), under ``raise`` the stage stops naming shard and key.
-``summary`` gives every reward's statistics over the output shards.
+The score stage (``unigen.pipeline.score``) maps input shards to output shards with
+``unigen.data.shardmap.map_shards`` (one output shard per input shard, the same number, resumable;
+input shards are never modified), :func:`score_trajectories` being its transform;
+:func:`summary` gives every reward's statistics over the output shards.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 
 from tqdm import tqdm
 
-from unigen.data.reader import bad, read_shard
-from unigen.data.shards import finished_shards
 from unigen.data.trajectory import Trajectory, keyed_by_turn
 from unigen.rewards.contract import Reward, checked_values, combine_values, target_modalities
-
-SHARD_NUMBER = re.compile(r"-(\d+)\.tar$")
-
-
-def input_shards(source: str) -> list[Path]:
-    """A folder's ``*.tar`` shards (sorted), or the files a glob pattern matches."""
-    path = Path(source)
-    shards = sorted(path.glob("*.tar")) if path.is_dir() else sorted(Path(p) for p in glob.glob(source))
-    if not shards:
-        raise FileNotFoundError(f"no input shards (*.tar) found at '{source}'")
-    for shard in shards:
-        if not SHARD_NUMBER.search(shard.name):
-            raise ValueError(f"input shard '{shard}' is not named <prefix>-<number>.tar")
-    return shards
 
 
 def score_batch(trajectories: list[Trajectory], rewards: dict[str, Reward],
@@ -79,27 +58,6 @@ def summary(rewards: Iterable[dict[str, dict[str, float]]]) -> dict[str, dict[st
     return stats
 
 
-def expected_count(shard: Path) -> int | None:
-    """The sample count the input's own index records for ``shard`` (None: no index beside it)."""
-    return finished_shards(shard.parent, SHARD_NUMBER.sub("", shard.name)).get(shard.name)
-
-
-def read_input(shard: Path, policy: str) -> tuple[list[Trajectory], Counter[str]]:
-    """The good trajectories of an input shard and the per-reason count of every sample dropped.
-
-    When the input's index records the shard's sample count, a cut short shard counts every
-    sample lost after the cut under ``truncated_tar`` (not just the partial one the reader sees).
-    """
-    skipped: Counter[str] = Counter()
-    trajectories = list(read_shard(shard, policy, skipped))
-    expected = expected_count(shard)
-    missing = expected - len(trajectories) - sum(skipped.values()) if expected is not None else 0
-    if missing > 0:
-        bad(policy, str(shard), None, "truncated_tar", f"{missing} of the {expected} samples its index records are missing")
-        skipped["truncated_tar"] += missing
-    return trajectories, skipped
-
-
 def report_skipped(skipped: dict[str, dict[str, int]], names: set[str]) -> None:
     """Print the input samples dropped for each output shard of this run, and their total per reason."""
     total: Counter[str] = Counter()
@@ -116,15 +74,15 @@ def _reasons(counts: dict[str, int]) -> str:
     return ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
 
 
-def score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png: bool, policy: str
-                ) -> tuple[list[Trajectory], Counter[str]]:
-    """The scored trajectories of one input shard, and the per-reason counts of the samples dropped.
+def score_trajectories(trajectories: list[Trajectory], rewards: dict[str, Reward], combine: dict[str, dict[str, float]],
+                       model, batch_size: int, keep_png: bool) -> list[Trajectory]:
+    """The trajectories of one shard scored in batches of ``batch_size`` (images decoded by ``model``'s
+    VQ decoder where given; kept in the output with ``keep_png``).
 
     A multi-image trajectory is scored once per image turn (:meth:`Trajectory.image_turns`); the
     values are stored as ``<name>@<k>`` and the final image's also as ``<name>``."""
-    trajectories, skipped = read_input(shard, policy)
     scored = []
-    for start in tqdm(range(0, len(trajectories), batch_size), desc=shard.name, leave=False, unit="batch"):
+    for start in tqdm(range(0, len(trajectories), batch_size), desc="batches", leave=False, unit="batch"):
         batch = trajectories[start:start + batch_size]
         views = [t.image_turns() for t in batch]
         flat = [v for turns in views for v in turns]
@@ -136,7 +94,7 @@ def score_shard(shard: Path, rewards, combine, model, batch_size: int, keep_png:
         for original, turns in zip(batch, views):
             per_turn, pngs = [next(filled) for _ in turns], [next(seen).png for _ in turns]
             scored.append(with_scores(original, per_turn, pngs if keep_png else None))
-    return scored, skipped
+    return scored
 
 
 def with_scores(traj: Trajectory, per_turn: list[dict[str, dict[str, float]]], pngs: list[bytes | None] | None

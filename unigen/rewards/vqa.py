@@ -5,9 +5,10 @@ Two judges share one interface (``p_yes(images, questions) -> (B,) probabilities
 - :class:`VLMJudge`: any transformers image-text-to-text model saved in a local folder with its
   processor (``AutoModelForImageTextToText`` + ``AutoProcessor``, e.g. Qwen2.5-VL, LLaVA). The
   question goes through the processor's chat template with one image.
-- ``UnifiedJudge`` (``unigen.models.janus.judge``): the unified model's own understanding branch
-  (Janus: SigLIP encoder + aligner fill the ``<image_placeholder>`` positions between ``<begin_of_image>`` and
-  ``<end_of_image>``, as Janus' processor writes them), a self-reward needing no extra weights.
+- :class:`UnifiedJudge`: the unified model's own understanding branch, through its adapter's
+  ``answer_logits`` (Janus: SigLIP encoder + aligner fill the ``<image_placeholder>`` positions between
+  ``<begin_of_image>`` and ``<end_of_image>``, as Janus' processor writes them), a self-reward needing
+  no extra weights.
 
 P("Yes") is the softmax probability, over the whole vocabulary, of the first token of ``answer``
 at the position where the assistant's answer starts (prompts are left-padded so it is the last).
@@ -17,19 +18,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
+from unigen.checkpoints import load_unified
 from unigen.data.trajectory import Trajectory
+from unigen.dtypes import torch_dtype
 from unigen.models.unified import UnifiedModel
 from unigen.rewards.images import pil_images
 
 QUESTION = "Does this image show '{prompt}'? Please answer yes or no."
-
-
-def _dtype(name: str | None) -> torch.dtype | None:
-    return None if name in (None, "auto") else getattr(torch, name)
 
 
 def answer_token(tokenizer: Any, answer: str) -> int:
@@ -48,7 +46,7 @@ class VLMJudge:
 
         self.processor = AutoProcessor.from_pretrained(path)
         self.processor.tokenizer.padding_side = "left"
-        self.model = AutoModelForImageTextToText.from_pretrained(path, dtype=_dtype(dtype)).to(device).eval()
+        self.model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype(dtype)).to(device).eval()
         self.yes_id = answer_token(self.processor.tokenizer, answer)
 
     @torch.no_grad()
@@ -66,6 +64,22 @@ class VLMJudge:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
         return logits.float().softmax(-1)[:, self.yes_id].cpu()
+
+
+class UnifiedJudge:
+    """A unified model answering through its understanding branch (``UnifiedModel.answer_logits``)."""
+
+    def __init__(self, model: UnifiedModel | str, device: str = "cpu", dtype: str | None = None, answer: str = "Yes"):
+        if isinstance(model, str):
+            model = load_unified(model, device=device, dtype=torch_dtype(dtype), option="judge")
+        if type(model).answer_logits is UnifiedModel.answer_logits:
+            raise TypeError(f"{type(model).__name__} has no understanding branch (its adapter has no answer_logits)")
+        self.model = model
+        self.yes_id = answer_token(model.spec.tokenizer, answer)
+
+    @torch.no_grad()
+    def p_yes(self, images: list[Image.Image], questions: list[str]) -> torch.Tensor:
+        return self.model.answer_logits(images, questions).softmax(-1)[:, self.yes_id].cpu()
 
 
 class VQAScore:
@@ -98,13 +112,7 @@ class VQAScore:
             backend = "unified" if _is_unified_source(judge) else "vlm"
         if backend not in ("vlm", "unified"):
             raise ValueError(f"backend must be 'vlm', 'unified' or 'auto', got {backend!r}")
-        if backend == "vlm":
-            judge_cls = VLMJudge
-        else:
-            from unigen.models.janus.judge import UnifiedJudge  # here: it imports this module's helpers
-
-            judge_cls = UnifiedJudge
-        self.judge = judge_cls(judge, device, dtype, answer)
+        self.judge = (VLMJudge if backend == "vlm" else UnifiedJudge)(judge, device, dtype, answer)
         self.question, self.batch_size = question, batch_size
 
     def __call__(self, trajectories: list[Trajectory]) -> list[float | None]:

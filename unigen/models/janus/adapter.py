@@ -6,7 +6,9 @@ import json
 import string
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from transformers import (
     GenerationConfig,
@@ -149,6 +151,30 @@ class JanusUnified(UnifiedModel):
 
     def set_attn_implementation(self, name: str) -> None:
         self.hf.set_attn_implementation(name)
+
+    def image_question(self, question: str) -> str:
+        """A question about one image as Janus' processor writes it: ``<begin_of_image>``, one
+        ``<image_placeholder>`` per vision patch, ``<end_of_image>``, then the question."""
+        tokenizer = self.spec.tokenizer
+        image = tokenizer.boi_token + tokenizer.image_token * self.spec.num_image_tokens + tokenizer.eoi_token
+        return image + "\n" + question
+
+    def answer_logits(self, images: list[Image.Image], questions: list[str]) -> torch.Tensor:
+        """The SigLIP encoder + aligner fill the placeholders of :meth:`image_question`; prompts are
+        left-padded so every row's answer position is the last."""
+        ids, mask = self.spec.left_pad([self.spec.encode_prompt(self.image_question(q)) for q in questions])
+        ids, mask = ids.to(self.hf.device), mask.to(self.hf.device)
+        out = self.hf(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0),
+                      pixel_values=self._pixels(images), logits_to_keep=1)
+        return out.logits[:, -1].float()
+
+    def _pixels(self, images: list[Image.Image]) -> torch.Tensor:
+        """Resize to the vision encoder's input side, scale to [-1, 1] (Janus' 0.5 mean / 0.5 std)."""
+        side = self.spec.image_size
+        arrays = [np.asarray(im.convert("RGB").resize((side, side), Image.BICUBIC)) for im in images]
+        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        param = next(self.hf.model.vision_model.parameters())
+        return pixels.to(param.device, param.dtype)
 
     def save_pretrained(self, path: str, guidance_scale: float = DEFAULT_GUIDANCE_SCALE) -> None:
         """Weights (safetensors), config, generation config and a ``JanusProcessor`` (tokenizer +

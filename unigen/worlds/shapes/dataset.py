@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from unigen.data.prompts import PromptRecord
-from unigen.data.shards import write_planned_shards
+from unigen.data.shardmap import write_planned_shards
 from unigen.data.trajectory import Trajectory, Turn
 from unigen.generation.config import SamplingConfig
 from unigen.generation.rollouts import generate_trajectories
