@@ -1,0 +1,112 @@
+"""The Qwen2 Mixture-of-Transformers decoder of BAGEL, built from transformers' Qwen2 parts.
+
+Every token runs through one of two experts of identical shape, picked by a per-token expert
+index (0 = understanding: text and image markers; 1 = generation: latent tokens): its own q/k/v/o
+projections, q/k RMS norms, input / post-attention norms, MLP and final norm. Attention is joint:
+all tokens of a row attend to each other as the explicit block mask allows (see ``mask.py``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import Qwen2Config
+from transformers.models.qwen2.modeling_qwen2 import (
+    Qwen2MLP,
+    Qwen2RMSNorm,
+    Qwen2RotaryEmbedding,
+    apply_rotary_pos_emb,
+)
+
+
+class Routed(nn.Module):
+    """Two modules of the same shape, ``und`` (expert 0) and ``gen`` (expert 1), each applied to
+    its own tokens; ``gen`` is a bool mask over the leading dims of the input."""
+
+    def __init__(self, und: nn.Module, gen: nn.Module):
+        super().__init__()
+        self.und = und
+        self.gen = gen
+
+    def forward(self, x: torch.Tensor, gen: torch.Tensor) -> torch.Tensor:
+        und_out = self.und(x[~gen])
+        gen_out = self.gen(x[gen])
+        out = und_out.new_empty(*gen.shape, *und_out.shape[1:])
+        out[~gen] = und_out
+        out[gen] = gen_out
+        return out
+
+
+def pair(make) -> Routed:
+    """A :class:`Routed` pair of two fresh modules from ``make()``."""
+    return Routed(make(), make())
+
+
+def head_dim(config: Qwen2Config) -> int:
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+
+
+class MoTAttention(nn.Module):
+    """Joint attention over a row; per-expert projections and q/k norms (applied before RoPE)."""
+
+    def __init__(self, config: Qwen2Config):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = config.num_attention_heads, config.num_key_value_heads, head_dim(config)
+        hidden, eps = config.hidden_size, config.rms_norm_eps
+        self.q = pair(lambda: nn.Linear(hidden, self.heads * self.head_dim, bias=True))
+        self.k = pair(lambda: nn.Linear(hidden, self.kv_heads * self.head_dim, bias=True))
+        self.v = pair(lambda: nn.Linear(hidden, self.kv_heads * self.head_dim, bias=True))
+        self.o = pair(lambda: nn.Linear(self.heads * self.head_dim, hidden, bias=False))
+        self.q_norm = pair(lambda: Qwen2RMSNorm(self.head_dim, eps=eps))
+        self.k_norm = pair(lambda: Qwen2RMSNorm(self.head_dim, eps=eps))
+
+    def forward(self, h: torch.Tensor, gen: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+                mask: torch.Tensor) -> torch.Tensor:
+        """``h`` (B, L, D), ``gen`` (B, L) bool, ``rope`` = (cos, sin) (B, L, head_dim), ``mask``
+        (B, L, L) bool, True where query i may attend to key j."""
+        b, n, _ = h.shape
+        q = self.q_norm(self.q(h, gen).view(b, n, self.heads, self.head_dim), gen)
+        k = self.k_norm(self.k(h, gen).view(b, n, self.kv_heads, self.head_dim), gen)
+        v = self.v(h, gen).view(b, n, self.kv_heads, self.head_dim)
+        q, k = apply_rotary_pos_emb(q.transpose(1, 2), k.transpose(1, 2), *rope)
+        out = F.scaled_dot_product_attention(q, k, v.transpose(1, 2), attn_mask=mask[:, None],
+                                             enable_gqa=self.kv_heads != self.heads)
+        return self.o(out.transpose(1, 2).reshape(b, n, self.heads * self.head_dim), gen)
+
+
+class MoTDecoderLayer(nn.Module):
+    """Pre-norm residual block: routed norm -> joint attention, routed norm -> routed MLP."""
+
+    def __init__(self, config: Qwen2Config):
+        super().__init__()
+        hidden, eps = config.hidden_size, config.rms_norm_eps
+        self.input_norm = pair(lambda: Qwen2RMSNorm(hidden, eps=eps))
+        self.attn = MoTAttention(config)
+        self.post_norm = pair(lambda: Qwen2RMSNorm(hidden, eps=eps))
+        self.mlp = pair(lambda: Qwen2MLP(config))
+
+    def forward(self, x: torch.Tensor, gen: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+                mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.input_norm(x, gen), gen, rope, mask)
+        return x + self.mlp(self.post_norm(x, gen), gen)
+
+
+class MoTDecoder(nn.Module):
+    """Token embedding, the MoT layers, the routed final norm and Qwen2 rotary positions."""
+
+    def __init__(self, config: Qwen2Config):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(MoTDecoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.norm = pair(lambda: Qwen2RMSNorm(config.hidden_size, eps=config.rms_norm_eps))
+        self.rotary = Qwen2RotaryEmbedding(config)
+
+    def forward(self, embeds: torch.Tensor, gen: torch.Tensor, position_ids: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        """Final hidden states (B, L, D) of input embeddings ``embeds`` (B, L, D)."""
+        rope = self.rotary(embeds, position_ids)
+        for layer in self.layers:
+            embeds = layer(embeds, gen, rope, mask)
+        return self.norm(embeds, gen)

@@ -1,0 +1,66 @@
+"""BAGEL: the MoT decoder with a text head (``lm_head``) and a rectified-flow latent head.
+
+Latent tokens enter as ``vae2llm(x_t) + time_embedder(t) + latent_pos_embed(grid id)`` and leave
+as a velocity ``llm2vae(h)`` (zero-initialised, so a fresh head predicts 0). Module names and the
+official state-dict keys are mapped in ``checkpoint.py``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from unigen.models.bagel.config import BagelConfig
+from unigen.models.bagel.embeddings import LatentPositionEmbedding, TimestepEmbedder
+from unigen.models.bagel.layers import MoTDecoder
+from unigen.models.bagel.layout import PackedBatch
+
+
+class BagelModel(nn.Module):
+    """The generation side of BAGEL-7B-MoT (the SigLIP understanding encoder is not built)."""
+
+    def __init__(self, config: BagelConfig):
+        super().__init__()
+        self.config = config
+        llm = config.llm
+        self.decoder = MoTDecoder(llm)
+        self.lm_head = nn.Linear(llm.hidden_size, llm.vocab_size, bias=False)
+        self.time_embedder = TimestepEmbedder(llm.hidden_size)
+        self.vae2llm = nn.Linear(config.patch_dim, llm.hidden_size)
+        self.llm2vae = nn.Linear(llm.hidden_size, config.patch_dim)
+        self.latent_pos_embed = LatentPositionEmbedding(config.max_latent_size, llm.hidden_size)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Qwen2's normal(0, initializer_range) init for linear and embedding weights, unit norms,
+        zero biases; ``llm2vae`` zero (a fresh flow head predicts velocity 0)."""
+        std = self.config.llm.initializer_range
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)) and not module.weight.is_meta:
+                nn.init.normal_(module.weight, std=std)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+        if not self.llm2vae.weight.is_meta:
+            nn.init.zeros_(self.llm2vae.weight)
+            nn.init.zeros_(self.llm2vae.bias)
+
+    def embed(self, batch: PackedBatch, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """(B, L, D) inputs: token embeddings, latent slots replaced by the embedded noisy latents
+        ``x_t`` (N, patch_dim) at times ``t`` (N,)."""
+        h = self.decoder.embed_tokens(batch.input_ids)
+        if batch.num_latent_tokens:
+            latent = (self.vae2llm(x_t.to(h.dtype)) + self.time_embedder(t)
+                      + self.latent_pos_embed(batch.latent_position_ids))
+            h = h.index_put((batch.gen,), latent.to(h.dtype))
+        return h
+
+    def forward(self, batch: PackedBatch, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Final hidden states (B, L, D)."""
+        return self.decoder(self.embed(batch, x_t, t), batch.gen, batch.position_ids, batch.mask)
+
+    def text_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(hidden)
+
+    def velocity(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+        """(N, patch_dim) predicted velocities (noise - data) at the latent tokens."""
+        return self.llm2vae(hidden[batch.gen])
