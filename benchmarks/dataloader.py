@@ -86,7 +86,7 @@ def main() -> None:
     spec = load_spec(args.model)
     best: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_synthetic_shards(tmp, spec.num_image_tokens, spec.codebook_size, args.samples, args.shard_size)
+        paths = write_synthetic_shards(tmp, spec.image.num_tokens, spec.image.codebook_size, args.samples, args.shard_size)
         dm = TrajectoryDataModule([f"{tmp}/train-*.tar"], batch_size=args.batch_size, num_workers=args.workers,
                                   shuffle_buffer=1000, shardshuffle=100)
         inline = TrajectoryDataModule([f"{tmp}/train-*.tar"], batch_size=args.batch_size, num_workers=0,
@@ -103,7 +103,7 @@ def main() -> None:
                 best[name] = max(best.get(name, 0.0), r)
                 best[name + "_cpu"] = max(best.get(name + "_cpu", 0.0), per_cpu)
                 print(f"  round: {name:10s} {r:10,.0f} trajectories/s", flush=True)
-    print(f"model {args.model}: {spec.num_image_tokens} image ids/trajectory, {args.samples} trajectories in "
+    print(f"model {args.model}: {spec.image.num_tokens} image ids/trajectory, {args.samples} trajectories in "
           f"{len(paths)} shards, batch {args.batch_size}, best of {args.repeats}")
     print(f"bare read, stdlib tarfile (1 process):      {best['tarfile']:10,.0f} trajectories/s")
     print(f"bare read, unigen tarstream (1 process):    {best['tarstream']:10,.0f} trajectories/s")

@@ -122,9 +122,9 @@ def main() -> None:
     with torch.device(a.device):  # random init on the device: seconds, not minutes, at 1B size
         model = load_model(a.model, dtype=torch_dtype(a.dtype)).eval()
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(a.batch_size)]
-    n_ids = a.batch_size * model.spec.num_image_tokens
+    n_ids = a.batch_size * model.spec.image.num_tokens
     print(f"model {a.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, batch {a.batch_size}, "
-          f"{model.spec.num_image_tokens} ids/image, cfg {a.cfg}, {a.device} {a.dtype}, threads {torch.get_num_threads()}")
+          f"{model.spec.image.num_tokens} ids/image, cfg {a.cfg}, {a.device} {a.dtype}, threads {torch.get_num_threads()}")
 
     greedy = SamplingConfig(mode="direct", greedy=True, cfg=a.cfg)
     ours_ids = torch.from_numpy(__import__("numpy").stack([r.image_tokens for r in sample(model, prompts[:4], greedy)]))
@@ -140,7 +140,7 @@ def main() -> None:
         arms["eager"] = lambda: sample(model, prompts, direct, seeds=seeds, decoder="eager")
         labels.update(ours="unigen (CUDA graphs)", eager="unigen (eager loop)")
     t = timed(arms, a.device, a.repeats)
-    steps = model.spec.num_image_tokens
+    steps = model.spec.image.num_tokens
     for name in ("hf", *(n for n in arms if n != "hf")):
         wall, cpu = t[name]
         print(f"image mode  {labels[name]:22s} {n_ids / wall:8.0f} image ids/s wall ({wall:.3f} s/batch, "
@@ -169,7 +169,7 @@ def main() -> None:
                   a.device, a.repeats)[mode][0]
         text = sum(len(r.reasoning_ids) for r in results)
         images = sum(r.has_image for r in results)
-        tokens = text + images * (model.spec.num_image_tokens + 1)
+        tokens = text + images * (model.spec.image.num_tokens + 1)
         print(f"{mode:8s} mode: {tokens / t:10.0f} tokens/s (text + BOI + image ids), {images / t:6.1f} images/s, "
               f"{images}/{a.batch_size} rows drew an image, mean reasoning {text / a.batch_size:.1f} tokens, {t:.3f} s/batch")
 

@@ -4,7 +4,8 @@
 # graphs vs eager vs transformers, ms/step vs the memory-bandwidth floor), training MFU padded vs
 # packed at 1B size (SDPA / FlexAttention / FlashAttention when installed, selective checkpointing,
 # per-layer compile), a 7B-wide step (FSDP2 over all GPUs when there are several; on one GPU the
-# 7B width with fewer layers) and the peak memory of that step, full vs LoRA.
+# 7B width with fewer layers) and the peak memory of that step, full vs LoRA; the VQAScore judge's
+# throughput at Qwen2.5-VL-7B size (bf16, 384 px images, batched vs a per-image loop).
 #
 #   bash benchmarks/gpu_suite.sh [figures file]      # default: gpu_figures.txt
 #
@@ -46,4 +47,6 @@ check "7B-wide full (${LAYERS_7B} layers, 1 GPU)" 50 $PY benchmarks/mfu.py --mod
 check "7B-wide LoRA r16 (${LAYERS_7B} layers, 1 GPU)" 50 $PY benchmarks/mfu.py --model configs/models/janus_pro_7b.yaml \
   --num-layers "$LAYERS_7B" --batch-size 4 --steps 3 --checkpointing selective --logits-chunk 4096 --arms sdpa:packed \
   --lora-rank 16
+check "VQAScore judge Qwen2.5-VL-7B size" 150 $PY benchmarks/judge_throughput.py --size 7b --device cuda \
+  --dtype bfloat16 --image-size 384 --images 64 --batch-size 16 --repeats 2
 echo "figures in $OUT"

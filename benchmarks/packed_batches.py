@@ -46,11 +46,11 @@ def reasoning_text(spec, tokens: int, rng: random.Random) -> str:
 def make_examples(module: UnifiedLM, n: int, median_tokens: int, seed: int, max_len: int) -> list[Example]:
     """``n`` unified-mode samples with log-normal reasoning lengths, each at most ``max_len`` tokens."""
     spec, rng = module.spec, random.Random(seed)
-    budget = min(spec.max_seq_len, max_len) - spec.num_image_tokens - len(spec.encode_prompt("prompt 000")) - 8
+    budget = min(spec.max_seq_len, max_len) - spec.image.num_tokens - len(spec.encode_prompt("prompt 000")) - 8
     out = []
     for i, tokens in enumerate(length_mix(n, median_tokens, budget, seed)):
         reasoning = reasoning_text(spec, tokens, rng)
-        image = np.array([rng.randrange(spec.codebook_size) for _ in range(spec.num_image_tokens)], np.int64)
+        image = np.array([rng.randrange(spec.image.codebook_size) for _ in range(spec.image.num_tokens)], np.int64)
         out.append(build_example(Trajectory(f"b{i}", 0, f"prompt {i}", reasoning, image), spec, "unified"))
     return out
 

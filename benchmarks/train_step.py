@@ -40,7 +40,7 @@ class StepTimer(L.Callback):
 
 def loader(module: UnifiedLM, steps: int, batch_size: int) -> DataLoader:
     spec = module.spec
-    trajs = synthetic_trajectories(steps * batch_size, spec.num_image_tokens, spec.codebook_size, seed=0)
+    trajs = synthetic_trajectories(steps * batch_size, spec.image.num_tokens, spec.image.codebook_size, seed=0)
     examples = [build_example(t, spec, "unified") for t in trajs]
     return DataLoader(examples, batch_size=batch_size, collate_fn=partial(collate, pad_id=spec.pad_id))
 

@@ -33,7 +33,7 @@ class SyntheticDataModule(SequenceDataModule):
         super().__init__(batch_size, mode, pack_length)
 
     def _examples(self, n: int, seed: int) -> list[Example]:
-        trajs = synthetic_trajectories(n, self.spec.num_image_tokens, self.spec.codebook_size, seed)
+        trajs = synthetic_trajectories(n, self.spec.image.num_tokens, self.spec.image.codebook_size, seed)
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         return [build_example(t, self.spec, self.hparams.mode) for t in trajs[rank::world]]
 

@@ -19,7 +19,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def make_batch(spec, pack_length: int | None = None, n: int = 5) -> Batch:
-    trajs = synthetic_trajectories(n, spec.num_image_tokens, spec.codebook_size, seed=4)
+    trajs = synthetic_trajectories(n, spec.image.num_tokens, spec.image.codebook_size, seed=4)
     for i, traj in enumerate(trajs):
         traj.rewards = {"image": {"vqa": 0.1 * i}} if i % 2 else {}
     return collate([build_example(t, spec, "unified") for t in trajs], spec.pad_id, pack_length)

@@ -114,7 +114,7 @@ def test_stock_transformers_in_fresh_process_matches_unigen(trained_ckpt, export
     net = load_unified(str(trained_ckpt))
     gen = torch.Generator().manual_seed(1)
     text_ids = torch.randint(0, 256, (2, 7), generator=gen)
-    image_ids = torch.randint(0, net.spec.codebook_size, (2, 5), generator=gen)
+    image_ids = torch.randint(0, net.spec.image.codebook_size, (2, 5), generator=gen)
     with torch.no_grad():
         hidden, _ = net.backbone(net.embed_text(text_ids))
         text_logits = net.text_logits(hidden)
@@ -139,7 +139,7 @@ def test_stock_transformers_in_fresh_process_matches_unigen(trained_ckpt, export
     assert (stock["text_logits"] - text_logits).abs().max() < 1e-5
     assert stock["prompt_ids"][0].tolist() == net.spec.encode_prompt("2 red circles") + [net.spec.boi_id]
     assert stock["generated"].shape == (1, 16)
-    assert 0 <= stock["generated"].min() and stock["generated"].max() < net.spec.codebook_size
+    assert 0 <= stock["generated"].min() and stock["generated"].max() < net.spec.image.codebook_size
     assert stock["pixels_shape"] == (1, 16, 16, 3) and stock["image_size"] == (16, 16)
     assert stock["guidance_scale"] == 3.5
 
@@ -148,7 +148,7 @@ def test_unigen_loads_the_folder_and_continues_training(trained_ckpt, exported, 
     spec, reference = load_spec(str(exported)), load_spec("janus-micro")
     assert (spec.bos_id, spec.eos_id, spec.pad_id, spec.boi_id, spec.eoi_id) == (
         reference.bos_id, reference.eos_id, reference.pad_id, reference.boi_id, reference.eoi_id)
-    assert (spec.num_image_tokens, spec.image_grid, spec.codebook_size, spec.image_size) == (16, (4, 4), 64, 16)
+    assert (spec.image.num_tokens, spec.image.grid, spec.image.codebook_size, spec.image.size) == (16, (4, 4), 64, 16)
     assert spec.encode_prompt("a cat") == reference.encode_prompt("a cat")
     trained = load_unified(str(trained_ckpt)).state_dict()
     loaded = load_model(str(exported)).state_dict()

@@ -88,8 +88,8 @@ def test_rows_redraw_stop_or_never_draw_in_one_batch(micro_model, cfg):
     assert [r.has_image for r in results] == [True, True, False, True]
     redraw = results[0]
     for image in (redraw.image_tokens, redraw.turns[0].image_tokens):
-        assert image.dtype == np.int64 and image.shape == (spec.num_image_tokens,)
-        assert 0 <= image.min() and image.max() < spec.codebook_size
+        assert image.dtype == np.int64 and image.shape == (spec.image.num_tokens,)
+        assert 0 <= image.min() and image.max() < spec.image.codebook_size
     assert not np.array_equal(redraw.image_tokens, redraw.turns[0].image_tokens)
     static = run(micro_model, config, PROMPTS, script, [1, 2, 3, 4], decoder="static")
     assert same_results(results, static)

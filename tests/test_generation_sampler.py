@@ -50,8 +50,8 @@ def test_rows_switch_independently_in_one_batch(micro_model):
     assert [r.switched for r in results] == [True, True, False, False]
     assert [r.stop for r in results] == ["image", "image", "limit", "eos"]
     for r in results[:2]:
-        assert r.image_tokens.dtype == np.int64 and r.image_tokens.shape == (spec.num_image_tokens,)
-        assert r.image_tokens.min() >= 0 and r.image_tokens.max() < spec.codebook_size
+        assert r.image_tokens.dtype == np.int64 and r.image_tokens.shape == (spec.image.num_tokens,)
+        assert r.image_tokens.min() >= 0 and r.image_tokens.max() < spec.image.codebook_size
         assert spec.boi_id not in r.reasoning_ids
     assert results[2].image_tokens.size == 0 and results[3].image_tokens.size == 0
     assert hook.calls == 11  # text head runs until the last text row leaves text (step 10), not beyond
@@ -78,7 +78,7 @@ def test_explicit_mode_appends_boi_after_text_or_limit(micro_model):
     hook.handle.remove()
     assert [len(r.reasoning_ids) for r in results] == [4, 6, 1]
     assert [r.switched for r in results] == [False, False, True]
-    assert all(r.stop == "image" and r.image_tokens.shape == (spec.num_image_tokens,) for r in results)
+    assert all(r.stop == "image" and r.image_tokens.shape == (spec.image.num_tokens,) for r in results)
     assert spec.eos_id not in results[0].reasoning_ids
 
 
@@ -109,7 +109,7 @@ def conditional_greedy_image(model, prompt: str) -> list[int]:
     ids = model.spec.encode_prompt(prompt) + [model.spec.boi_id]
     embeds, out = model.embed_text(torch.tensor([ids])), []
     with torch.no_grad():
-        for _ in range(model.spec.num_image_tokens):
+        for _ in range(model.spec.image.num_tokens):
             length = embeds.shape[1]
             hidden, _ = model.backbone(embeds, torch.ones(1, length, dtype=torch.long), torch.arange(length)[None])
             out.append(int(model.image_logits(hidden[:, -1]).argmax(-1)))
@@ -220,4 +220,4 @@ def test_unconditional_rows_are_what_condition_dropout_trains(micro_model):
             trained = model.embed_mixed(batch.input_ids, batch.image_mask)[0, : embeds.shape[1]]
         torch.testing.assert_close(embeds[row], trained)
         assert positions[row].tolist() == batch.position_ids[0, : embeds.shape[1]].tolist()
-    assert embeds.shape[1] == len(spec.encode_prompt("a red circle")) + len(script) + spec.num_image_tokens
+    assert embeds.shape[1] == len(spec.encode_prompt("a red circle")) + len(script) + spec.image.num_tokens

@@ -23,7 +23,7 @@ from unigen.rewards.weighting import ModalityWeighting
 
 
 def image(spec, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, spec.codebook_size, spec.num_image_tokens).astype(np.int64)
+    return np.random.default_rng(seed).integers(0, spec.image.codebook_size, spec.image.num_tokens).astype(np.int64)
 
 
 def trajectories(spec) -> list[Trajectory]:
@@ -82,7 +82,7 @@ def test_sequence_of_a_redraw(module):
     traj = trajectories(spec)[0]
     e = build_example(traj, spec, "unified")
     prompt, r0, r1 = spec.encode_prompt(traj.prompt), spec.encode_text(traj.reasoning), spec.encode_text(traj.turns[0].text)
-    n = spec.num_image_tokens
+    n = spec.image.num_tokens
     img0, img1 = traj.image_tokens.tolist(), traj.turns[0].image_tokens.tolist()
     assert e.input_ids == prompt + r0 + [spec.boi_id] + img0 + [spec.eoi_id] + r1 + [spec.boi_id] + img1 + [spec.eoi_id, spec.eos_id]
     target = [IGNORE] * len(prompt) + r0 + [spec.boi_id] + [IGNORE] * n + [spec.eoi_id] + r1 + [spec.boi_id] + \
@@ -112,9 +112,9 @@ def hand_loss(module, trajs, weights):
                                         torch.arange(ids.shape[1])[None])
         hidden = hidden[0]
         # turn boundaries by hand: turn 0 = prompt .. first EOI, turn k = reflection k .. its EOI (the EOS: last turn)
-        ends = [len(spec.encode_prompt(traj.prompt)) + len(spec.encode_text(traj.reasoning)) + 2 + spec.num_image_tokens]
+        ends = [len(spec.encode_prompt(traj.prompt)) + len(spec.encode_text(traj.reasoning)) + 2 + spec.image.num_tokens]
         for turn in traj.turns:
-            ends.append(ends[-1] + len(spec.encode_text(turn.text)) + (spec.num_image_tokens + 2 if turn.has_image else 0))
+            ends.append(ends[-1] + len(spec.encode_text(turn.text)) + (spec.image.num_tokens + 2 if turn.has_image else 0))
         turn_of_token = np.searchsorted(np.array(ends), np.arange(len(e.input_ids)), side="right").clip(max=len(ends) - 1)
         for t in range(len(e.input_ids) - 1):
             w = per_turn[turn_of_token[t + 1]]  # the label at t is token t + 1

@@ -93,8 +93,8 @@ def tiny_data(tmp_path_factory) -> Path:
 
     data = tmp_path_factory.mktemp("tiny") / "data" / "synthetic"
     spec = load_spec("janus-tiny")
-    write_synthetic_shards(data, spec.num_image_tokens, spec.codebook_size, 256, 64, prefix="train")
-    write_synthetic_shards(data, spec.num_image_tokens, spec.codebook_size, 16, 64, seed=1, prefix="val")
+    write_synthetic_shards(data, spec.image.num_tokens, spec.image.codebook_size, 256, 64, prefix="train")
+    write_synthetic_shards(data, spec.image.num_tokens, spec.image.codebook_size, 16, 64, seed=1, prefix="val")
     return data
 
 

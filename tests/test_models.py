@@ -21,15 +21,15 @@ def test_head_shapes_and_mixed_embedding(micro_model):
     assert torch.allclose(embeds[0, 1], micro_model.embed_text(torch.tensor(70)))
     hidden, _ = micro_model.backbone(embeds)
     assert micro_model.text_logits(hidden).shape == (1, 7, micro_model.hf.config.text_config.vocab_size)
-    assert micro_model.image_logits(hidden).shape == (1, 7, spec.codebook_size)
+    assert micro_model.image_logits(hidden).shape == (1, 7, spec.image.codebook_size)
 
 
 def test_vq_round_trip_shapes(micro_model):
     spec = micro_model.spec
-    pixels = torch.rand(3, 3, spec.image_size, spec.image_size) * 2 - 1
+    pixels = torch.rand(3, 3, spec.image.size, spec.image.size) * 2 - 1
     ids = micro_model.encode_images(pixels)
-    assert ids.shape == (3, spec.num_image_tokens) == (3, spec.image_grid[0] * spec.image_grid[1])
-    assert ids.min() >= 0 and ids.max() < spec.codebook_size
+    assert ids.shape == (3, spec.image.num_tokens) == (3, spec.image.grid[0] * spec.image.grid[1])
+    assert ids.min() >= 0 and ids.max() < spec.image.codebook_size
     decoded = micro_model.decode_images(ids)
     assert decoded.shape == pixels.shape
     assert decoded.min() >= -1 and decoded.max() <= 1
@@ -80,6 +80,6 @@ def test_real_janus_pro_architecture_builds_on_meta_with_published_size(name, pu
         model = load_model(str(REPO / "configs" / "models" / f"{name}.yaml"))
     count = sum(p.numel() for p in model.parameters())
     assert abs(count - published) / published < 0.01, count
-    assert model.spec.num_image_tokens == 576 and model.spec.image_grid == (24, 24)
-    assert model.spec.codebook_size == 16384
+    assert model.spec.image.num_tokens == 576 and model.spec.image.grid == (24, 24)
+    assert model.spec.image.codebook_size == 16384
     assert all(p.is_meta for p in model.parameters())

@@ -23,7 +23,7 @@ def examples(spec, n: int = 7, seed: int = 0):
     out = []
     for i in range(n):
         reasoning = " ".join(rng.choice(["red", "cube", "left", "of", "a", "small"]) for _ in range(rng.randint(1, 25)))
-        ids = np.array([rng.randrange(spec.codebook_size) for _ in range(spec.num_image_tokens)], dtype=np.int64)
+        ids = np.array([rng.randrange(spec.image.codebook_size) for _ in range(spec.image.num_tokens)], dtype=np.int64)
         traj = Trajectory(f"p{i}", 0, f"prompt {i}", reasoning, ids if i % 2 == 0 else np.zeros(0, np.int64),
                           rewards={"image": {"vqa": rng.random()}})
         out.append(build_example(traj, spec, "unified"))

@@ -80,6 +80,7 @@ def test_tiny_geneval_loop_end_to_end_and_an_outside_reward_in_loop_and_fit(
     assert 0 < stats["text/words"]["max"] <= 2.0 and 0 <= stats["image/vqa"]["mean"] <= 1
     run = tmp_path / "loop" / "seed-0"
     assert (run / "fit" / "model" / "config.json").is_file() and (run / "report.md").is_file()
+    assert "The fit was weighted by `vqa`, not by the evaluation judge `geneval`" in (run / "report.md").read_text()
     geneval = {json.loads(line)["prompt"] for line in real_geneval().read_text().splitlines()}
     prompts = [json.loads(line)["prompt"] for line in (run / "prompts.jsonl").read_text().splitlines()]
     assert len(prompts) == 6 and not set(prompts) & geneval

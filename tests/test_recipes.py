@@ -32,4 +32,4 @@ def test_recipe_model_builds_on_meta_and_wraps_per_decoder_layer(name):
     policy = decoder_layer_policy(holder)
     wrapped = [m for m in net.modules() if type(m) in policy._module_classes]
     assert len(wrapped) == net.hf.config.text_config.num_hidden_layers
-    assert net.spec.num_image_tokens == 576 and net.spec.codebook_size == 16384
+    assert net.spec.image.num_tokens == 576 and net.spec.image.codebook_size == 16384

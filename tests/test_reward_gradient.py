@@ -22,7 +22,7 @@ def test_zero_weighted_sample_contributes_no_gradient():
     module = UnifiedLM(model="janus-micro")
     module.configure_model()
     spec = module.spec
-    trajs = synthetic_trajectories(3, spec.num_image_tokens, spec.codebook_size, seed=1)
+    trajs = synthetic_trajectories(3, spec.image.num_tokens, spec.image.codebook_size, seed=1)
     for traj, value in zip(trajs, [0.9, 0.7, 0.1]):
         traj.rewards = {"image": {"vqa": value}, "text": {"vqa": value}}
     examples = [build_example(t, spec, "unified") for t in trajs]
@@ -47,7 +47,7 @@ def test_fractional_weight_scales_that_samples_gradient():
     module = UnifiedLM(model="janus-micro")
     module.configure_model()
     spec = module.spec
-    example = build_example(synthetic_trajectories(1, spec.num_image_tokens, spec.codebook_size, 2)[0], spec, "unified")
+    example = build_example(synthetic_trajectories(1, spec.image.num_tokens, spec.image.codebook_size, 2)[0], spec, "unified")
     batch = collate([example], spec.pad_id)
     full = _grads(module, batch)
     batch.set_weights("text", torch.tensor([0.25]))

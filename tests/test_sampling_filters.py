@@ -9,8 +9,9 @@ import math
 import pytest
 import torch
 
-from unigen.generation.pick import (IMAGE_STREAM, TEXT_STREAM, NoiseBlocks, choose, guide, row_keys, top_k_filter,
+from unigen.generation.pick import (IMAGE_STREAM, TEXT_STREAM, NoiseBlocks, choose, row_keys, top_k_filter,
                                     top_p_filter)
+from unigen.models.image import guide
 
 NEG = float("-inf")
 

@@ -18,7 +18,7 @@ def spec():
 
 
 def trajectory(spec, reasoning="plan: red circle", image=True) -> Trajectory:
-    ids = np.arange(spec.num_image_tokens) % spec.codebook_size if image else np.zeros(0, dtype=np.int64)
+    ids = np.arange(spec.image.num_tokens) % spec.image.codebook_size if image else np.zeros(0, dtype=np.int64)
     return Trajectory("p0", 0, "a red circle", reasoning, ids, rewards={"image": {"exact": 1.0}})
 
 
@@ -32,11 +32,11 @@ def test_unified_supervises_reasoning_switch_image_and_end_tokens(spec):
     prompt_len = len(spec.encode_prompt("a red circle"))
     reasoning = spec.encode_text("plan: red circle")
     assert supervised(ex, "text") == [*reasoning, spec.boi_id, spec.eoi_id, spec.eos_id]
-    assert supervised(ex, "image") == list(range(spec.num_image_tokens))
+    assert supervised(ex, "image") == list(range(spec.image.num_tokens))
     # labels are next tokens: the position before BOI predicts BOI
     boi_pos = prompt_len + len(reasoning)
     assert ex.input_ids[boi_pos] == spec.boi_id and ex.text_labels[boi_pos - 1] == spec.boi_id
-    assert ex.image_mask.count(True) == spec.num_image_tokens
+    assert ex.image_mask.count(True) == spec.image.num_tokens
     assert ex.image_labels[boi_pos] == 0  # the first image id is predicted at BOI
 
 
@@ -53,7 +53,7 @@ def test_explicit_ends_text_with_eos_and_gets_the_switch_token_without_loss(spec
 def test_direct_drops_reasoning_and_gets_the_switch_token_without_loss(spec):
     direct = build_example(trajectory(spec), spec, "direct")
     assert supervised(direct, "text") == [spec.eoi_id, spec.eos_id]
-    assert len(direct.input_ids) == len(spec.encode_prompt("a red circle")) + spec.num_image_tokens + 3
+    assert len(direct.input_ids) == len(spec.encode_prompt("a red circle")) + spec.image.num_tokens + 3
 
 
 def test_no_image_trajectory_is_kept_as_text_only(spec):

@@ -68,5 +68,5 @@ def test_world_tokenizer_makes_world_words_single_tokens(tmp_path):
     reloaded = AutoTokenizer.from_pretrained(tmp_path)
     assert reloaded.encode(plan, add_special_tokens=False) == ids
     spec = load_spec("shapes-janus")
-    assert spec.num_image_tokens == 64 and spec.codebook_size == 256 and spec.image_size == 32
+    assert spec.image.num_tokens == 64 and spec.image.codebook_size == 256 and spec.image.size == 32
     assert spec.encode_text(record.prompt) == tokenizer.encode(record.prompt, add_special_tokens=False)

@@ -27,7 +27,7 @@ SPEC = load_spec("janus-micro")  # 16 image ids, codebook 64, max_seq_len 256
 
 
 def micro_shards(out: Path, samples: int = 64, shard_size: int = 8, prefix: str = "train") -> list[Path]:
-    return write_synthetic_shards(out, SPEC.num_image_tokens, SPEC.codebook_size, samples, shard_size, prefix=prefix)
+    return write_synthetic_shards(out, SPEC.image.num_tokens, SPEC.image.codebook_size, samples, shard_size, prefix=prefix)
 
 
 def datamodule(patterns: list[str], **kw) -> TrajectoryDataModule:
@@ -70,7 +70,7 @@ def test_batches_are_the_shared_collate(tmp_path):
     assert keys_of(batches) == [f"syn{i}_0" for i in range(10)]
     first = batches[0]
     assert first.input_ids.shape == first.text_labels.shape == first.image_mask.shape
-    assert int(first.image_mask[0].sum()) == SPEC.num_image_tokens
+    assert int(first.image_mask[0].sum()) == SPEC.image.num_tokens
     assert first.rewards["image/synthetic"].tolist() == [1.0] * 4
     assert all(b.skipped == {} for b in batches)
 
@@ -82,7 +82,7 @@ def test_pack_length_packs_each_batch(tmp_path):
     assert keys_of(batches) == [f"syn{i}_0" for i in range(12)]
     for batch in batches:
         assert batch.packed and batch.input_ids.shape[0] < 6  # ~50-token samples share 256-token rows
-        assert int(batch.image_mask.sum()) == 6 * SPEC.num_image_tokens and batch.skipped == {}
+        assert int(batch.image_mask.sum()) == 6 * SPEC.image.num_tokens and batch.skipped == {}
     with pytest.raises(ValueError, match="pack_length 64"):
         datamodule([str(tmp_path / "*.tar")], pack_length=64).make_batch()
 
@@ -152,7 +152,7 @@ def write_raw(path: Path, samples: list[dict]) -> None:
 
 
 def good(i: int) -> dict:
-    return to_sample(synthetic_trajectories(1, SPEC.num_image_tokens, SPEC.codebook_size, seed=5, start=100 + i)[0])
+    return to_sample(synthetic_trajectories(1, SPEC.image.num_tokens, SPEC.image.codebook_size, seed=5, start=100 + i)[0])
 
 
 def edited_json(edit) -> dict:
@@ -165,7 +165,7 @@ def edited_json(edit) -> dict:
 
 def with_tokens(ids) -> dict:
     sample = good(0)
-    traj = synthetic_trajectories(1, SPEC.num_image_tokens, SPEC.codebook_size, seed=5, start=100)[0]
+    traj = synthetic_trajectories(1, SPEC.image.num_tokens, SPEC.image.codebook_size, seed=5, start=100)[0]
     traj.image_tokens = np.asarray(ids, dtype=np.int64)
     return {**sample, "image_tokens.npy": to_sample(traj)["image_tokens.npy"]}
 
@@ -175,8 +175,8 @@ BAD_SAMPLES = {
     "bad_json": lambda: {**good(0), "json": b'{"prompt_id": "syn100", '},
     "bad_reward": lambda: edited_json(lambda m: m["rewards"]["image"].update(synthetic=float("nan"))),
     "bad_reward_inf": lambda: edited_json(lambda m: m["rewards"]["text"].update(synthetic=float("inf"))),
-    "image_id_range": lambda: with_tokens([SPEC.codebook_size] * SPEC.num_image_tokens),
-    "image_token_count": lambda: with_tokens([1] * (SPEC.num_image_tokens - 1)),
+    "image_id_range": lambda: with_tokens([SPEC.image.codebook_size] * SPEC.image.num_tokens),
+    "image_token_count": lambda: with_tokens([1] * (SPEC.image.num_tokens - 1)),
     "too_long": lambda: {**good(0), "reasoning.txt": b"x" * SPEC.max_seq_len},
 }
 
@@ -313,7 +313,7 @@ def test_prompt_groups_give_per_prompt_weights_on_a_shuffled_stream(tmp_path):
     from unigen.data.trajectory import Trajectory
     from unigen.rewards.weighting import ModalityWeighting
 
-    k, image = 4, np.arange(SPEC.num_image_tokens) % SPEC.codebook_size
+    k, image = 4, np.arange(SPEC.image.num_tokens) % SPEC.image.codebook_size
     trajs = [Trajectory(f"p{p:02d}", s, "a red circle", "plan", image, rewards={"image": {"judge": float(s % 2)}})
              for p in range(24) for s in range(k)]
     for index in range(0, len(trajs), 16):

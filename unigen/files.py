@@ -13,7 +13,8 @@ from PIL import Image
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, tmp_dir: str | Path | None = None) -> Path:
-    """Write ``data`` to ``path`` through ``<path>.tmp`` + rename: readers never see a partial file.
+    """Write ``data`` to ``path`` through ``<path>.<pid>.tmp`` + rename: readers never see a partial
+    file, and processes writing the same file at once (the ranks of a stage) never share a temporary one.
 
     With ``tmp_dir`` (same file system) the temporary file is a per-process unique name there, so
     folders that other programs list never hold one and concurrent writers do not collide.
@@ -21,7 +22,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, tmp_dir: str | Path | None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if tmp_dir is None:
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     else:
         Path(tmp_dir).mkdir(parents=True, exist_ok=True)
         tmp = Path(tmp_dir) / f"{os.getpid()}-{uuid.uuid4().hex}"

@@ -127,7 +127,8 @@ class UnifiedLM(L.LightningModule):
             datamodule.connect(self.spec)
 
     def heads(self, batch: Batch) -> tuple[HeadOutput, HeadOutput]:
-        """Run the backbone once and both loss heads over their supervised positions."""
+        """Run the backbone once and both loss heads over their supervised positions (the image loss
+        is the model family's image head: Janus' weighted token cross-entropy over the codebook)."""
         embeds = self.net.embed_mixed(batch.input_ids, batch.image_mask)
         embeds, mask, positions = backbone_inputs(embeds, batch, self.net)
         hidden, _ = self.net.backbone(embeds, mask, positions)
@@ -135,7 +136,7 @@ class UnifiedLM(L.LightningModule):
         chunk = self.hparams.logits_chunk_size
         text = weighted_token_ce(self.net.text_logits, hidden, batch.text_labels, batch.token_weights("text"), chunk,
                                  keep_predictions=True)  # the switch accuracy
-        image = weighted_token_ce(self.net.image_logits, hidden, batch.image_labels, batch.token_weights("image"), chunk)
+        image = self.net.image_head.loss(self.net, hidden, batch.image_labels, batch.token_weights("image"), chunk)
         return text, image
 
     def _global_counts(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

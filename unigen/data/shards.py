@@ -12,19 +12,22 @@ Shards are ``<prefix>-%06d.tar`` in one folder (the naming rule: :func:`shard_na
 the shards a setting names). Each is written to a temporary name and renamed
 when complete, then recorded in ``<prefix>-index.json`` (shard file -> sample count; optional
 per-shard ``skipped`` and ``counts``), itself
-replaced atomically; a restarted job keeps the shards listed there (verified first:
+replaced atomically (by the processes of a stage writing one folder in turn, under
+``<prefix>-index.lock``); a restarted job keeps the shards listed there (verified first:
 ``unigen.data.shardmap``) and never sees a half shard.
 """
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import io
 import json
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ import webdataset as wds
 from unigen.data.sequence import BadSample, check_turns
 from unigen.data.trajectory import Trajectory, Turn
 from unigen.files import atomic_write_bytes
+from unigen.scale import ranks
 
 FORMAT_VERSIONS = (1, 2)
 """Versions this reader knows. A trajectory without later turns is written as version 1 (byte-identical
@@ -238,16 +242,33 @@ def write_shard(out_dir: str | Path, prefix: str, index: int, trajectories: list
         for traj in trajectories:
             sink.write(to_sample(traj))
     os.replace(tmp, final)
-    current = read_index(out, prefix)
-    current["shards"][final.name] = len(trajectories)
-    for field, value in (("skipped", skipped), ("counts", counts)):
-        current[field].pop(final.name, None)
-        if value:
-            current[field][final.name] = dict(sorted(value.items()))
-    payload: dict[str, Any] = {"format_version": INDEX_VERSION, "shards": dict(sorted(current["shards"].items()))}
-    payload.update({field: dict(sorted(current[field].items())) for field in ("skipped", "counts") if current[field]})
-    atomic_write_bytes(index_path(out, prefix), json.dumps(payload, indent=1).encode())
+    with index_lock(out, prefix):
+        current = read_index(out, prefix)
+        current["shards"][final.name] = len(trajectories)
+        for field, value in (("skipped", skipped), ("counts", counts)):
+            current[field].pop(final.name, None)
+            if value:
+                current[field][final.name] = dict(sorted(value.items()))
+        payload: dict[str, Any] = {"format_version": INDEX_VERSION, "shards": dict(sorted(current["shards"].items()))}
+        payload.update({f: dict(sorted(current[f].items())) for f in ("skipped", "counts") if current[f]})
+        atomic_write_bytes(index_path(out, prefix), json.dumps(payload, indent=1).encode())
     return final
+
+
+def index_lock_path(out_dir: str | Path, prefix: str) -> Path:
+    return Path(out_dir) / f"{prefix}-index.lock"
+
+
+@contextmanager
+def index_lock(out_dir: Path, prefix: str) -> Iterator[None]:
+    """Held while the index is updated, where the processes of a stage write one folder
+    (``unigen.scale.ranks``; ``unigen.data.shardmap.finish_shards`` removes the lock file)."""
+    if ranks.current().world == 1:
+        yield
+        return
+    with open(index_lock_path(out_dir, prefix), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def remove_partial_shards(out_dir: str | Path, prefix: str) -> list[Path]:

@@ -63,7 +63,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic prompts")
     args = parser.parse_args(argv)
     spec = load_spec(args.model)
-    geometry = (spec.num_image_tokens, spec.codebook_size)
+    geometry = (spec.image.num_tokens, spec.image.codebook_size)
     train = write_synthetic_shards(args.out, *geometry, args.train_samples, args.shard_size, args.seed, "train")
     val = write_synthetic_shards(args.out, *geometry, args.val_samples, args.shard_size, args.seed + 1, "val")
     print(f"wrote {len(train)} train and {len(val)} val shards to {args.out}")

@@ -55,9 +55,9 @@ def draw_and_score(model: UnifiedModel, records: list[PromptRecord], samples_per
     (``score_samples``); a sample without an image is a failure (``no_image``)."""
     trajs = generate_trajectories(model, records, samples_per_prompt, config, seed, model_id, decode_png=True)
     views = [t.image_turns() for t in trajs]  # the scored image is the final one
-    scores = score_samples(reward, [v[-1] for v in views], model.spec.image_size)
+    scores = score_samples(reward, [v[-1] for v in views], model.spec.image.size)
     redrawn = [i for i, v in enumerate(views) if len(v) > 1]
-    first_scores = dict(zip(redrawn, score_samples(reward, [views[i][0] for i in redrawn], model.spec.image_size)))
+    first_scores = dict(zip(redrawn, score_samples(reward, [views[i][0] for i in redrawn], model.spec.image.size)))
     by_prompt: dict[str, list[tuple[int, SampleOutput]]] = {r.id: [] for r in records}
     for i, (traj, turns, score) in enumerate(zip(trajs, views, scores)):
         gen, final = traj.generation, turns[-1]
@@ -120,12 +120,24 @@ def first_samples(outdir: str | Path, prompts: int, records: dict[int, dict] | N
     return out
 
 
+SUMMARY_LOCK = "summary.lock"
+
+
+def remove_stale_temporaries(outdir: str | Path) -> list[Path]:
+    """Delete what a killed writer left under ``<outdir>/.tmp/`` (its lock file stays); call it only
+    while no other process writes the folder."""
+    stale = [p for p in tmp_dir(outdir).glob("*") if p.is_file() and p.name != SUMMARY_LOCK]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 def summarize_folder(outdir: str | Path, bench: Benchmark, layout: Layout, samples_per_prompt: int,
                      grid_prompts: int = 16) -> dict:
     """Summary over every finished prompt under ``outdir`` (all processes'), with the grid and the
     official scoring command in ``summary.md``. Under an exclusive lock: of processes sharing the
     folder, the last to summarise sees every record the others wrote."""
-    lock = tmp_dir(outdir) / "summary.lock"
+    lock = tmp_dir(outdir) / SUMMARY_LOCK
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

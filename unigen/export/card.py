@@ -117,8 +117,8 @@ def render_card(
         "## Evaluation", "", evaluation_section(summary, summary_path), "",
         "## Generation defaults", "",
         f"- classifier-free guidance scale: {guidance_scale}",
-        f"- image: {spec.image_size} px, {spec.image_grid[0]}x{spec.image_grid[1]} = {spec.num_image_tokens} "
-        f"tokens from a {spec.codebook_size}-code VQ codebook",
+        f"- image: {spec.image.size} px, {spec.image.grid[0]}x{spec.image.grid[1]} = {spec.image.num_tokens} "
+        f"tokens from a {spec.image.codebook_size}-code VQ codebook",
         f"- special ids: bos {spec.bos_id}, eos {spec.eos_id}, pad {spec.pad_id}, begin-of-image {spec.boi_id}, "
         f"end-of-image {spec.eoi_id}",
         f"- prompt template: `{spec.prompt_template!r}` (the processor's chat template renders it)", "",

@@ -99,14 +99,6 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
-def guide(logits: torch.Tensor, cfg: float) -> torch.Tensor:
-    """Classifier-free guidance over rows stacked [conditional; unconditional]: u + s (c - u)."""
-    if cfg == 1.0:
-        return logits
-    cond, uncond = logits.chunk(2, dim=0)
-    return uncond + cfg * (cond - uncond)
-
-
 def choose(
     logits: torch.Tensor,
     noise: Noise,

@@ -37,7 +37,7 @@ def decode_pngs(model: UnifiedModel, images: list[np.ndarray]) -> list[bytes | N
         device = next(model.parameters()).device
         ids = torch.from_numpy(np.stack([images[i] for i in drawn])).to(device)
         with torch.no_grad():
-            pixels = model.decode_images(ids)
+            pixels = model.image_head.decode(model, ids)
         for i, image in zip(drawn, pixels):
             pngs[i] = to_png(image)
     return pngs

@@ -20,10 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unigen.data.sequence import unconditional
 from unigen.data.trajectory import Turn
 from unigen.generation.config import SampleResult, SamplingConfig
-from unigen.generation.pick import IMAGE_STREAM, TEXT_STREAM, Noise, choose, guide
+from unigen.generation.pick import IMAGE_STREAM, TEXT_STREAM, Noise, choose
 from unigen.models.unified import UnifiedModel
 
 TEXT, IMAGE, DONE, CLOSE = 0, 1, 2, 3
@@ -61,7 +60,7 @@ class RowStates:
         self.image_count = torch.zeros(n, dtype=torch.long, device=device)
         """ids of the current image drawn so far"""
         self.images_done = torch.zeros(n, dtype=torch.long, device=device)
-        self.image_ids = torch.zeros((n, config.images_per_row * spec.num_image_tokens), dtype=torch.long, device=device)
+        self.image_ids = torch.zeros((n, config.images_per_row * spec.image.num_tokens), dtype=torch.long, device=device)
 
     def phase_counts(self) -> list[int]:
         """Rows in TEXT, IMAGE, DONE, CLOSE (one host sync per step)."""
@@ -86,7 +85,7 @@ class RowStates:
             switching = self._text_step(hidden[:n], step, next_text)
         if image:
             next_image = self._image_step(hidden, step, in_image)
-            finished = in_image & (self.image_count == self.spec.num_image_tokens)
+            finished = in_image & (self.image_count == self.spec.image.num_tokens)
             self.images_done += finished.long()
             last = self.images_done >= self.config.images_per_row
             self.phase.masked_fill_(finished & last, DONE)
@@ -103,7 +102,7 @@ class RowStates:
         next_text = torch.where(switching, torch.full_like(next_text, self.spec.boi_id), next_text)
         next_text = torch.where(closing, torch.full_like(next_text, self.spec.eoi_id), next_text)
         if cfg_rows == 2:  # unconditional rows: pad in place of reasoning, reflections and EOI; BOI at the switch
-            next_text = torch.cat([next_text, unconditional(next_text, self.spec)])
+            next_text = torch.cat([next_text, self.model.unconditional(next_text)])
         return next_text, next_image.repeat(cfg_rows), in_image.repeat(cfg_rows)
 
     def _text_step(self, cond_hidden: torch.Tensor, step: int | torch.Tensor, next_text: torch.Tensor) -> torch.Tensor:
@@ -133,10 +132,13 @@ class RowStates:
         return switching
 
     def _image_step(self, hidden: torch.Tensor, step: int | torch.Tensor, in_image: torch.Tensor) -> torch.Tensor:
-        """Guided image id for every row; recorded for IMAGE rows. Returns (B,) ids."""
-        cfg, size = self.config, self.spec.num_image_tokens
-        logits = guide(self.model.image_logits(hidden).float(), cfg.cfg if hidden.shape[0] != in_image.shape[0] else 1.0)
-        tok = choose(logits, self.noise, step, IMAGE_STREAM, cfg.greedy, cfg.image_temperature, cfg.image_top_k)
+        """Guided image id for every row (the image head's sampling phase); recorded for IMAGE rows.
+        Returns (B,) ids."""
+        cfg, size = self.config, self.spec.image.num_tokens
+        guidance = cfg.cfg if hidden.shape[0] != in_image.shape[0] else 1.0
+        tok = self.model.image_head.sample_step(
+            self.model, hidden, guidance,
+            lambda logits: choose(logits, self.noise, step, IMAGE_STREAM, cfg.greedy, cfg.image_temperature, cfg.image_top_k))
         slot = self.images_done.clamp(max=cfg.images_per_row - 1) * size + self.image_count.clamp(max=size - 1)
         col = slot[:, None]
         current = self.image_ids.gather(1, col)
@@ -149,7 +151,7 @@ class RowStates:
         if bool((self.phase != DONE).any()):
             raise RuntimeError(f"rows {torch.nonzero(self.phase != DONE).flatten().tolist()} did not finish")
         out = []
-        size = self.spec.num_image_tokens
+        size = self.spec.image.num_tokens
         text_ids, text_turn = self.text_ids.cpu().numpy(), self.text_turn.cpu().numpy()
         images, done = self.image_ids.cpu().numpy().astype(np.int64), self.images_done.tolist()
         stops, switched = self.stop.tolist(), self.switched.tolist()

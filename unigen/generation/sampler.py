@@ -2,8 +2,8 @@
 (``interleaved``: then reflections and redraws, ``unigen.generation.rows``).
 
 Classifier-free guidance (cfg > 1) stacks B unconditional rows under the B conditional rows and
-runs both in one backbone call per step. The unconditional rows are
-:func:`unigen.data.sequence.unconditional` of the conditional ones (Janus' rule: every token
+runs both in one backbone call per step. The unconditional rows are the model family's
+unconditional form of the conditional ones (``model.unconditional``; Janus' rule: every token
 except BOS and begin-of-image becomes pad), the form condition dropout trains
 (``condition_dropout`` of the trajectory DataModule). In ``unified``/``explicit`` mode they thus
 see pad in place of every reasoning token (the reasoning restates and elaborates the prompt, so
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import torch
 
-from unigen.data.sequence import unconditional
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.graphs import StaticDecoder
 from unigen.generation.pick import NoiseBlocks, StepNoise, row_keys
@@ -40,7 +39,7 @@ def prompt_batch(model: UnifiedModel, prompts: list[str], config: SamplingConfig
     spec = model.spec
     ids, mask = spec.left_pad([prompt_ids(model, p, config) for p in prompts])
     if config.cfg > 1.0:
-        ids = torch.cat([ids, unconditional(ids, spec)])
+        ids = torch.cat([ids, model.unconditional(ids)])
         mask = mask.repeat(2, 1)
     return ids, mask
 
@@ -73,7 +72,7 @@ def max_new_tokens(model: UnifiedModel, config: SamplingConfig) -> int:
     between turns (``interleaved``) the end-of-image step."""
     text = 0 if config.mode == "direct" else config.max_reasoning_tokens + 1
     turns = config.images_per_row
-    return turns * (text + model.spec.num_image_tokens) + (turns - 1)
+    return turns * (text + model.spec.image.num_tokens) + (turns - 1)
 
 
 DECODERS = ("auto", "eager", "static", "cuda_graphs")

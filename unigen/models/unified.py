@@ -2,9 +2,11 @@
 
 A unified model reads and writes two modalities through one transformer. Callers never touch a
 concrete Hugging Face class: they embed text ids or image ids, run the backbone, and read text
-logits (LM head) or image logits (image-generation head). A single-vocabulary model (Chameleon,
-Emu3) implements the same methods by offsetting image ids into its vocabulary; a continuous
-image head (flow matching) would add its own loss head beside ``image_logits``.
+logits (LM head); everything that depends on what an image *is* (its layout in a sequence, its
+loss, its sampling phase, its decoding to pixels) goes through the family's image head
+(``spec.image_head``, :mod:`unigen.models.image`). A single-vocabulary model (Chameleon, Emu3)
+implements the same methods by offsetting image ids into its vocabulary; a continuous family
+(flow matching over latents) brings its own :class:`~unigen.models.image.ImageHead`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from unigen.models.image import ImageHead, ImageSpec
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -25,7 +29,9 @@ DEFAULT_PROMPT_TEMPLATE = "<|User|>: {prompt}\n\n<|Assistant|>:"
 
 @dataclass(frozen=True)
 class TokenSpec:
-    """What data code needs to know about a model: tokenizer, special ids and image geometry."""
+    """What data code needs to know about a model: tokenizer, special ids, the image head (with the
+    image spec) and the unconditional-sequence rule. Cheap and picklable: built by the adapter's
+    ``token_spec`` without weights, handed to DataModules and their workers."""
 
     tokenizer: Any
     """A transformers tokenizer (``PreTrainedTokenizerBase``)."""
@@ -35,13 +41,22 @@ class TokenSpec:
     boi_id: int
     """Begin-of-image: the switch token the model learns to emit in ``unified`` mode."""
     eoi_id: int
-    num_image_tokens: int
-    image_grid: tuple[int, int]
-    codebook_size: int
-    image_size: int
-    """Side of the square images the VQ model encodes and decodes, in pixels."""
+    image_head: ImageHead
+    """Layout, loss, sampling phase and decoding of the family's images (:mod:`unigen.models.image`)."""
+    unconditional_rule: Callable[[torch.Tensor, TokenSpec], torch.Tensor]
+    """The family's rule for the unconditional form of text ids (:meth:`unconditional`)."""
     max_seq_len: int
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
+
+    @property
+    def image(self) -> ImageSpec:
+        """The image payload: kind, shape, dtype, grid, side in pixels, codebook size."""
+        return self.image_head.spec
+
+    def unconditional(self, ids: torch.Tensor) -> torch.Tensor:
+        """The unconditional form of text ids (same shape): what classifier-free guidance's
+        unconditional rows see and condition dropout trains (prompt, reasoning and switch alike)."""
+        return self.unconditional_rule(ids, self)
 
     def encode_prompt(self, prompt: str) -> list[int]:
         """BOS + the chat-formatted user prompt, ending where the assistant starts writing."""
@@ -121,11 +136,20 @@ class UnifiedModel(nn.Module, ABC):
 
     @abstractmethod
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) pixels in [-1, 1] -> (B, num_image_tokens) codebook ids, raster order."""
+        """(B, 3, H, W) pixels in [-1, 1] -> (B, *spec.image.shape) image payloads, raster order."""
 
     @abstractmethod
-    def decode_images(self, ids: torch.Tensor) -> torch.Tensor:
-        """(B, num_image_tokens) codebook ids -> (B, 3, H, W) pixels in [-1, 1]."""
+    def decode_images(self, payload: torch.Tensor) -> torch.Tensor:
+        """(B, *spec.image.shape) image payloads -> (B, 3, H, W) pixels in [-1, 1]."""
+
+    @property
+    def image_head(self) -> ImageHead:
+        """The family's image head (layout, loss, sampling phase, decoding); see :mod:`unigen.models.image`."""
+        return self.spec.image_head
+
+    def unconditional(self, ids: torch.Tensor) -> torch.Tensor:
+        """The unconditional form of text ids, by the family's rule (:meth:`TokenSpec.unconditional`)."""
+        return self.spec.unconditional(ids)
 
     @abstractmethod
     def decoder_layer_class(self) -> type[nn.Module]:

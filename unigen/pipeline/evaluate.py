@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from unigen.evals.benchmark import Benchmark, Layout, load_benchmark
 from unigen.evals.records import finished_indices
-from unigen.evals.runner import (benchmark_digest, draw_and_score, layout_of, summarize_folder, too_long_samples,
-                                 write_prompt)
+from unigen.evals.runner import (benchmark_digest, draw_and_score, layout_of, remove_stale_temporaries,
+                                 summarize_folder, too_long_samples, write_prompt)
 from unigen.evals.selection import select
 from unigen.generation import SamplingConfig
 from unigen.generation.sampler import fits_context
@@ -20,6 +20,7 @@ from unigen.pipeline.stage import as_dict, check_settings
 from unigen.registry import Spec
 from unigen.rewards import REWARDS
 from unigen.rewards.contract import Reward
+from unigen.scale.ranks import barrier, join
 
 
 @dataclass
@@ -51,7 +52,8 @@ class EvaluateSettings:
     benchmark index, so a later run with a larger value adds to the same folder."""
     shard: str | None = None
     """``i/n``: draw every n-th of the selected prompts from the i-th on; processes on shards 0/n ...
-    n-1/n of one ``outdir`` write the same folder as one process."""
+    n-1/n of one ``outdir`` write the same folder as one process. (Under Slurm or torchrun the
+    ranks split the selection by themselves: no ``shard`` needed.)"""
     overlong: Literal["skip", "raise"] = "skip"
     """A prompt that does not fit the model's context: ``skip`` writes its samples as failures
     (placeholders, counted in the summary); ``raise`` refuses before drawing anything."""
@@ -76,10 +78,12 @@ def evaluate(settings: EvaluateSettings) -> Path:
     """Draw and score a benchmark in its official layout, with unigen's records and a summary.
 
     Resumable (finished prompts are kept); returns the output folder (its summary:
-    ``unigen.evals.summary.read_summary``)."""
+    ``unigen.evals.summary.read_summary``). As N processes (Slurm tasks, torchrun ranks), rank r
+    draws the r-th of every N selected prompts and rank 0 writes the summary once all are drawn."""
     s = settings
     if s.samples_per_prompt < 1:
         raise ValueError(f"samples_per_prompt must be >= 1, got {s.samples_per_prompt}")
+    ranks = join()
     bench = load_benchmark(s.benchmark)
     layout = layout_of(bench)
     indices = select(bench, s.prompts, s.max_prompts, s.shard)
@@ -88,15 +92,21 @@ def evaluate(settings: EvaluateSettings) -> Path:
     recorded = {k: v for k, v in as_dict(s).items() if k not in UNRECORDED}
     outdir.mkdir(parents=True, exist_ok=True)
     check_settings(outdir / "evaluate-settings.json", {**recorded, "benchmark_sha256": benchmark_digest(bench)})
+    if ranks.is_zero and s.shard is None:  # a --shard process may share the folder with others still writing
+        remove_stale_temporaries(outdir)
+    barrier()
     done = finished_indices(outdir)
-    todo = [i for i in indices if i not in done]
+    todo = [i for i in ranks.part(indices) if i not in done]
     if todo:
         reward = REWARDS.build(s.reward) if s.reward is not None else None
         draw(s, bench, layout, todo, reward)
-    summary = summarize_folder(outdir, bench, layout, s.samples_per_prompt, s.grid_prompts)
-    print(f"{bench.name}: overall {summary['overall']} over {summary['scored']} scored samples, "
-          f"{summary['failed']} failed (no image), {summary['prompts']['finished']}/{len(bench.prompts)} prompts "
-          f"-> {outdir}; official scoring (OUT={outdir.resolve()}): see {outdir}/summary.md")
+    barrier()
+    if ranks.is_zero:
+        summary = summarize_folder(outdir, bench, layout, s.samples_per_prompt, s.grid_prompts)
+        print(f"{bench.name}: overall {summary['overall']} over {summary['scored']} scored samples, "
+              f"{summary['failed']} failed (no image), {summary['prompts']['finished']}/{len(bench.prompts)} prompts "
+              f"-> {outdir}; official scoring (OUT={outdir.resolve()}): see {outdir}/summary.md")
+    barrier()
     return outdir
 
 
@@ -105,7 +115,7 @@ def draw(s: EvaluateSettings, bench: Benchmark, layout: Layout, todo: list[int],
     from unigen.checkpoints import load_unified
 
     net = load_unified(s.model, s.device)
-    config, size = replace(s.sampling, mode=s.mode), net.spec.image_size
+    config, size = replace(s.sampling, mode=s.mode), net.spec.image.size
     too_long = [i for i in todo if not fits_context(net, bench.prompts[i].prompt, config)]
     if too_long and s.overlong == "raise":
         raise ValueError(f"{len(too_long)} of {len(todo)} prompts do not fit the model's context of "

@@ -14,6 +14,7 @@ import yaml
 
 from unigen.files import file_sha256
 from unigen.pipeline.stage import as_dict, check_settings
+from unigen.scale.ranks import barrier, current
 
 
 class FinalCheckpoint(L.Callback):
@@ -81,8 +82,10 @@ def fit_argv(s: FitSettings) -> list[str]:
 def fit(settings: FitSettings) -> Path:
     """Fit with ``run.py fit`` configs, then export the model as a transformers folder.
 
-    The model lands in ``<out>/model`` (a finished one with the same settings is reused); returns that folder. Ranks > 0 of a multi-process fit
-    end after it: the rest of a pipeline runs on rank 0."""
+    The model lands in ``<out>/model`` (a finished one with the same settings is reused); returns that
+    folder. Run by every task of an allocation (Slurm, torchrun), the fit spans them all (the config's
+    ``trainer.num_nodes`` / ``devices`` must match it) and every task returns once rank 0 has
+    exported the model; ranks the fit starts itself (LightningEnvironment) end after it."""
     from unigen.lightning_cli import lightning_cli
     from unigen.export.writer import export_checkpoint
 
@@ -93,10 +96,13 @@ def fit(settings: FitSettings) -> Path:
     check_settings(out / "fit-settings.json", recorded)
     if (model_dir / "config.json").is_file():
         return model_dir
+    ranks = current()  # before the fit: ranks it starts itself join a process group it makes
     cli = lightning_cli(fit_argv(s))
-    if not cli.trainer.is_global_zero:
-        sys.exit(0)
-    final = out / "final.ckpt"
-    export_checkpoint(str(final), str(model_dir), overwrite=True)
-    shutil.rmtree(final) if final.is_dir() else final.unlink()
+    if ranks.world == 1 and not cli.trainer.is_global_zero:
+        sys.exit(0)  # a rank the fit started (LightningEnvironment): the pipeline goes on in rank 0 only
+    if ranks.is_zero:
+        final = out / "final.ckpt"
+        export_checkpoint(str(final), str(model_dir), overwrite=True)
+        shutil.rmtree(final) if final.is_dir() else final.unlink()
+    barrier()
     return model_dir

@@ -3,7 +3,8 @@
 Shard i holds prompts [i*P, (i+1)*P) x K samples (P = ``prompts_per_shard``), so the shard a
 prompt lands in never depends on earlier progress: a re-run checks the shards recorded in the
 index (each must read whole, with its recorded count) and regenerates only the missing ones, with
-the same per-(prompt, sample) seeds. A run manifest (``<prefix>-run.json``) refuses a resume whose
+the same per-(prompt, sample) seeds. Run as N processes (Slurm tasks, torchrun ranks), rank r makes
+the shards i with i % N == r and the folder is the one a single process writes. A run manifest (``<prefix>-run.json``) refuses a resume whose
 prompts or sampling settings differ, and ``<prefix>-model.json`` (the weights hash, recorded when
 the first run loads the model) one whose model weights are not the ones the earlier shards came from.
 """
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from unigen.checkpoints import load_unified, weights_sha256
 from unigen.data.prompts import PromptRecord, read_prompts
-from unigen.data.reader import check_finished
+from unigen.data.shardmap import finish_shards, resume_shards
 from unigen.data.shards import shard_name, write_shard
 from unigen.data.trajectory import Trajectory
 from unigen.dtypes import CAST_NAMES, torch_dtype
@@ -29,6 +30,7 @@ from unigen.files import atomic_write_text
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.rollouts import generate_trajectories
 from unigen.pipeline.stage import check_settings
+from unigen.scale.ranks import Ranks, join
 
 
 @dataclass
@@ -130,17 +132,29 @@ def generate(settings: GenerateSettings) -> Path:
     if settings.prompts_per_shard < 1:
         raise ValueError("prompts_per_shard must be >= 1")
     records = load_records(settings.prompts, settings.limit)
+    ranks = join()
     out_dir = Path(settings.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_settings(out_dir / f"{settings.prefix}-run.json", manifest(settings, records))
     groups = [records[i : i + settings.prompts_per_shard] for i in range(0, len(records), settings.prompts_per_shard)]
-    done = check_finished(out_dir, settings.prefix)
-    todo = [i for i in range(len(groups)) if shard_name(settings.prefix, i) not in done]
-    print(f"{len(groups)} shards ({len(groups) - len(todo)} already done), {len(records)} prompts x "
+    done = resume_shards(out_dir, settings.prefix)
+    todo = [i for i in ranks.part(range(len(groups))) if shard_name(settings.prefix, i) not in done]
+    print(f"{len(groups)} shards ({len(done)} already done{_of_rank(ranks, len(todo))}), {len(records)} prompts x "
           f"{settings.samples_per_prompt} samples, mode {settings.sampling.mode}")
+    if todo:
+        _generate_shards(settings, out_dir, groups, todo, dtype)
+    finish_shards(out_dir, settings.prefix)
+    return out_dir
+
+
+def _of_rank(ranks: Ranks, todo: int) -> str:
+    return f"; rank {ranks.rank} of {ranks.world} makes {todo}" if ranks.world > 1 else ""
+
+
+def _generate_shards(settings: GenerateSettings, out_dir: Path, groups: list[list[PromptRecord]], todo: list[int],
+                     dtype: torch.dtype) -> None:
+    """Generate and write shards ``todo`` of the plan ``groups``."""
     tally = Tally()
-    if not todo:
-        return out_dir
     if settings.threads:
         torch.set_num_threads(settings.threads)
     model = load_unified(settings.model, device=settings.device, dtype=dtype)
@@ -160,4 +174,3 @@ def generate(settings: GenerateSettings) -> Path:
                 on_batch=on_batch)
             write_shard(out_dir, settings.prefix, i, trajectories)
     print(tally.summary(time.perf_counter() - start))
-    return out_dir

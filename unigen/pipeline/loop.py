@@ -21,6 +21,10 @@ choice and evaluations, round 1's generated and scored data) live in one folder 
 settings (the targeted prompts by content) and the base's files (names, sizes, modification
 times), so runs that differ only in the fit (a weighting ablation) compute them once, and a base
 rewritten in place is never mistaken for the old one.
+
+Run by every task of an allocation (``srun`` of N tasks, torchrun; ``configs/slurm/loop.sbatch``),
+every stage splits its work over the tasks and returns once its output is complete, the fit spans
+them all, and rank 0 alone writes what is made once (prompts, reports); docs/cluster.md.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from unigen.data.shards import shard_pattern
 from unigen.evals.summary import read_summary, summary_path
@@ -41,10 +46,12 @@ from unigen.pipeline.generate import GenerateSettings, generate
 from unigen.pipeline.guidance import GuidanceSearch, at_scale, select_guidance
 from unigen.pipeline.reflect import ReflectSettings, reflect
 from unigen.pipeline.report.files import write_report, write_seed_table
+from unigen.pipeline.report.judges import reward_judges
 from unigen.pipeline.results import Evaluation, Phase, Round, SeedResults
 from unigen.pipeline.score import ScoreSettings, rewards_path, score
 from unigen.pipeline.stage import as_dict
 from unigen.pipeline.target import TargetSettings, plan_path, target
+from unigen.scale.ranks import barrier, current
 
 Mode = Literal["unified", "explicit", "direct", "interleaved"]
 
@@ -114,8 +121,9 @@ def run_seed(s: LoopSettings, seed: int) -> SeedResults:
     run_dir = Path(s.out) / f"seed-{seed}"
     evaluating = _Evaluations(s, seed, _validation_prompts(s, run_dir, seed) if s.guidance else None)
     evaluating.of(s.model, Phase(0), s.base_modes, None if s.share else run_dir)
-    prompts = target(replace(s.target, out=str(run_dir / "prompts.jsonl"), seed=seed, benchmark=s.evaluate.benchmark,
-                             summaries=[str(summary_path(evaluating.done[0].folder))]))
+    prompts = zero_first(target, replace(s.target, out=str(run_dir / "prompts.jsonl"), seed=seed,
+                                         benchmark=s.evaluate.benchmark,
+                                         summaries=[str(summary_path(evaluating.done[0].folder))]))
     model, rounds, earlier = s.model, [], []
     for r in range(1, s.rounds + 1):
         where = run_dir if r == 1 else run_dir / f"round-{r}"
@@ -126,7 +134,10 @@ def run_seed(s: LoopSettings, seed: int) -> SeedResults:
         rounds.append(record)
     results = SeedResults(seed, s.target.strategy, s.fit.config, json.loads(plan_path(prompts).read_text())["budgets"],
                           rounds, evaluating.done, evaluating.scales)
-    write_report(run_dir, results, s.report_rewards)
+    if current().is_zero:
+        write_report(run_dir, results, s.report_rewards,
+                     reward_judges(s.fit.config, s.score.rewards, s.evaluate.reward))
+    barrier()
     return results
 
 
@@ -228,7 +239,19 @@ def _validation_prompts(s: LoopSettings, run_dir: Path, seed: int) -> Path:
     drawing = replace(s.target, strategy="benchmark_aligned", budget=s.guidance.prompts, summaries=[], out="",
                       benchmark=s.evaluate.benchmark, seed=seed + VALIDATION_SEED)
     folder = _shared(s, "validation", drawing) if s.share else run_dir / "validation"
-    return target(replace(drawing, out=str(folder / "prompts.jsonl")))
+    return zero_first(target, replace(drawing, out=str(folder / "prompts.jsonl")))
+
+
+Settings = TypeVar("Settings")
+
+
+def zero_first(stage: Callable[[Settings], Path], settings: Settings) -> Path:
+    """A single-process stage in a world of N: rank 0 runs it, then the others (which reuse its output)."""
+    ranks = current()
+    if ranks.is_zero:
+        out = stage(settings)
+    barrier()
+    return out if ranks.is_zero else stage(settings)
 
 
 def _merged(settings: EvaluateSettings, changes: dict[str, Any]) -> EvaluateSettings:
@@ -261,5 +284,8 @@ def loop(settings: LoopSettings) -> Path:
                          f"(configs {settings.fit.config}, args {settings.fit.args}) sets data.init_args.mode "
                          f"'{data_mode(settings.fit)}': every one of them would be skipped")
     runs = [run_seed(settings, seed) for seed in settings.seeds]
-    write_seed_table(Path(settings.out), runs, settings.report_rewards, settings.compare_with)
+    if current().is_zero:
+        write_seed_table(Path(settings.out), runs, settings.report_rewards, settings.compare_with,
+                         reward_judges(settings.fit.config, settings.score.rewards, settings.evaluate.reward))
+    barrier()
     return Path(settings.out)

@@ -27,6 +27,7 @@ from unigen.pipeline.stage import as_dict, check_settings
 from unigen.registry import Spec
 from unigen.rewards import REWARDS
 from unigen.rewards.images import with_decoded_png
+from unigen.scale.ranks import barrier, join
 
 
 @dataclass
@@ -65,9 +66,11 @@ def within_budget(tokenizer: str | None, limit: int | None) -> Callable[[str], b
 
 def reflect(settings: ReflectSettings) -> Path:
     """Interleaved training trajectories (first image as drawn, the judge's observation, a better
-    sample of the same prompt) from scored shards, every sample once. Resumable; returns the output folder."""
+    sample of the same prompt) from scored shards, every sample once. Resumable; returns the output
+    folder. As N processes, rank r builds the shards i with i % N == r and rank 0 writes the summary."""
     s = settings
     check_policy(s.on_bad_sample)
+    ranks = join()
     if (s.tokenizer is None) != (s.max_text_tokens is None):
         raise ValueError(f"tokenizer and max_text_tokens go together, got tokenizer={s.tokenizer!r}, "
                          f"max_text_tokens={s.max_text_tokens!r}")
@@ -95,10 +98,17 @@ def reflect(settings: ReflectSettings) -> Path:
         built, counts = build_reflections(samples, s.pairing, explain, describe, fits)
         return built, {**counts, "trajectories": len(built)}
     names = {p.name for p in map_shards(shards, out_dir, s.prefix, reflected, s.on_bad_sample, "reflect")}
-    per_shard = {name: c for name, c in read_index(out_dir, s.prefix)["counts"].items() if name in names}
+    if ranks.is_zero:  # the summary over every rank's shards
+        write_summary(out_dir, s.prefix, names)
+    barrier()
+    return out_dir
+
+
+def write_summary(out_dir: Path, prefix: str, names: set[str]) -> None:
+    """``<prefix>-summary.json``: the counts of the shards ``names`` from the index, and their total."""
+    per_shard = {name: c for name, c in read_index(out_dir, prefix)["counts"].items() if name in names}
     total = {k: sum(c.get(k, 0) for c in per_shard.values()) for k in sorted({k for c in per_shard.values() for k in c})}
-    summary_path, text = out_dir / f"{s.prefix}-summary.json", json.dumps({"total": total, "shards": per_shard}, indent=1)
+    summary_path, text = out_dir / f"{prefix}-summary.json", json.dumps({"total": total, "shards": per_shard}, indent=1)
     if not summary_path.exists() or summary_path.read_text() != text:  # a finished output is left untouched
         atomic_write_text(summary_path, text)
     print("reflect: " + ", ".join(f"{k} {v}" for k, v in total.items()))
-    return out_dir

@@ -13,6 +13,7 @@ from unigen.data.trajectory import Trajectory
 from unigen.files import atomic_write_text
 from unigen.pipeline.stage import as_dict, check_settings
 from unigen.registry import Spec
+from unigen.scale.ranks import barrier, join
 from unigen.rewards import REWARDS
 from unigen.rewards.scoring import report_skipped, score_trajectories, summary
 
@@ -57,9 +58,11 @@ def score(settings: ScoreSettings) -> Path:
     """Score trajectory shards with rewards into new shards.
 
     Resumable (finished shards are verified and kept); returns the output folder (the reward
-    statistics: :func:`rewards_path`)."""
+    statistics: :func:`rewards_path`). As N processes, rank r scores the input shards i with
+    i % N == r (:func:`unigen.data.shardmap.map_shards`) and rank 0 writes the statistics."""
     s = settings
     check_policy(s.on_bad_sample)
+    ranks = join()
     shards = [Path(p) for p in expand_shards(s.input, "input", numbered=True)]
     out_dir = Path(s.output)
     if any(p.resolve().parent == out_dir.resolve() and p.name.startswith(f"{s.prefix}-") for p in shards):
@@ -77,10 +80,12 @@ def score(settings: ScoreSettings) -> Path:
     def scored(trajectories: list[Trajectory]) -> tuple[list[Trajectory], dict[str, int]]:
         return score_trajectories(trajectories, rewards, s.combine, model, s.batch_size, s.keep_png), {}
     outputs = map_shards(shards, out_dir, s.prefix, scored, s.on_bad_sample, "score")
-    report_skipped(read_index(out_dir, s.prefix)["skipped"], {p.name for p in outputs})
-    stats = summary(traj.rewards for path in outputs for traj in read_shard(path))
-    atomic_write_text(rewards_path(out_dir, s.prefix), json.dumps(stats, indent=1))
-    for key, v in stats.items():
-        print(f"{key:30s} n={v['count']:6d} missing={v['missing']:5d} mean={v['mean']:.4f} std={v['std']:.4f} "
-              f"min={v['min']:.4f} max={v['max']:.4f}")
+    if ranks.is_zero:  # the statistics over every rank's shards
+        report_skipped(read_index(out_dir, s.prefix)["skipped"], {p.name for p in outputs})
+        stats = summary(traj.rewards for path in outputs for traj in read_shard(path))
+        atomic_write_text(rewards_path(out_dir, s.prefix), json.dumps(stats, indent=1))
+        for key, v in stats.items():
+            print(f"{key:30s} n={v['count']:6d} missing={v['missing']:5d} mean={v['mean']:.4f} std={v['std']:.4f} "
+                  f"min={v['min']:.4f} max={v['max']:.4f}")
+    barrier()
     return out_dir

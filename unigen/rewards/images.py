@@ -1,4 +1,4 @@
-"""Images for rewards: PNG bytes <-> PIL, and filling ``png`` from image ids with a model's VQ decoder."""
+"""Images for rewards: PNG bytes <-> PIL, and filling ``png`` from image payloads with the model's image head."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from PIL import Image
 
 from unigen.data.trajectory import Trajectory
 from unigen.files import png_bytes
+from unigen.models.image import ImagePayloadError
 from unigen.models.unified import UnifiedModel
 
 
@@ -27,21 +28,24 @@ def pixels_to_pil(pixels: torch.Tensor) -> list[Image.Image]:
 
 @torch.no_grad()
 def with_decoded_png(trajectories: list[Trajectory], model: UnifiedModel) -> list[Trajectory]:
-    """Copies of the trajectories with ``png`` decoded from ``image_tokens`` where missing (inputs untouched).
+    """Copies of the trajectories with ``png`` decoded from ``image_tokens`` where missing (inputs untouched),
+    by the model's image head (Janus: the VQ decoder).
 
-    Trajectories without image ids keep ``png=None``; ids of the wrong length raise naming the key.
+    Trajectories without an image keep ``png=None``; a payload that does not fit the model raises naming the key.
     """
     todo = [i for i, t in enumerate(trajectories) if t.png is None and t.has_image]
     out = list(trajectories)
     if not todo:
         return out
-    expected = model.spec.num_image_tokens
+    head = model.image_head
+    payloads = []
     for i in todo:
-        if len(trajectories[i].image_tokens) != expected:
-            raise ValueError(f"trajectory '{trajectories[i].key}' has {len(trajectories[i].image_tokens)} image ids; "
-                             f"the decoder model draws {expected}")
+        try:
+            payloads.append(head.check(trajectories[i].image_tokens))
+        except ImagePayloadError as e:
+            raise ValueError(f"trajectory '{trajectories[i].key}': {e.detail} (the decoder model's image)") from e
     device = next(model.parameters()).device
-    ids = torch.as_tensor(np.stack([trajectories[i].image_tokens for i in todo]), device=device)
-    for i, image in zip(todo, pixels_to_pil(model.decode_images(ids))):
+    payload = torch.as_tensor(np.stack(payloads), device=device)
+    for i, image in zip(todo, pixels_to_pil(head.decode(model, payload))):
         out[i] = dataclasses.replace(trajectories[i], png=png_bytes(image))
     return out

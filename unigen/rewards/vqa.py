@@ -3,15 +3,16 @@
 Two judges share one interface (``p_yes(images, questions) -> (B,) probabilities``):
 
 - :class:`VLMJudge`: any transformers image-text-to-text model saved in a local folder with its
-  processor (``AutoModelForImageTextToText`` + ``AutoProcessor``, e.g. Qwen2.5-VL, LLaVA). The
-  question goes through the processor's chat template with one image.
+  processor (``AutoModelForImageTextToText`` + the folder's processor, e.g. Qwen2.5-VL, Qwen3-VL,
+  LLaVA; Qwen-VL without torchvision: ``unigen.rewards.vlm_processor``). The question goes through
+  the processor's chat template with one image.
 - :class:`UnifiedJudge`: the unified model's own understanding branch, through its adapter's
   ``answer_logits`` (Janus: SigLIP encoder + aligner fill the ``<image_placeholder>`` positions between
   ``<begin_of_image>`` and ``<end_of_image>``, as Janus' processor writes them), a self-reward needing
   no extra weights.
 
 P("Yes") is the softmax probability, over the whole vocabulary, of the first token of ``answer``
-at the position where the assistant's answer starts (prompts are left-padded so it is the last).
+at the position where the assistant's answer starts (each row's last real token).
 """
 
 from __future__ import annotations
@@ -39,31 +40,72 @@ def answer_token(tokenizer: Any, answer: str) -> int:
 
 
 class VLMJudge:
-    """A transformers image-text-to-text model loaded from a local folder."""
+    """A transformers image-text-to-text model loaded from a local folder (or given loaded: :meth:`loaded`).
 
-    def __init__(self, path: str, device: str = "cpu", dtype: str | None = None, answer: str = "Yes"):
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+    Each question goes through the processor's chat template with one image, as a user turn with the
+    assistant's turn opened (``add_generation_prompt``). The answer token is the first token the
+    assistant writes for ``answer`` right after that opening (tokenized in context: ``Yes`` after
+    Qwen's ``<|im_start|>assistant\\n`` is the single token ``Yes``). Scores do not depend on the
+    batch: the processor's attention mask and multimodal token types go to the model (Qwen-VL's
+    3D rotary positions skip the padding), and each row is read at its own last real token, so
+    ``padding_side`` may be ``left`` or ``right``.
+    """
 
-        self.processor = AutoProcessor.from_pretrained(path)
-        self.processor.tokenizer.padding_side = "left"
-        self.model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype(dtype)).to(device).eval()
-        self.yes_id = answer_token(self.processor.tokenizer, answer)
+    def __init__(self, path: str, device: str = "cpu", dtype: str | None = None, answer: str = "Yes",
+                 padding_side: str = "left"):
+        from transformers import AutoModelForImageTextToText
 
-    @torch.no_grad()
-    def p_yes(self, images: list[Image.Image], questions: list[str]) -> torch.Tensor:
-        texts = [
-            self.processor.apply_chat_template(
-                [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q}]}],
-                add_generation_prompt=True,
-            )
-            for q in questions
-        ]
-        inputs = self.processor(images=images, text=texts, return_tensors="pt", padding=True)
+        from unigen.rewards.vlm_processor import load_processor
+
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype(dtype)).to(device).eval()
+        self._setup(model, load_processor(path), answer, padding_side)
+
+    @classmethod
+    def loaded(cls, model: Any, processor: Any, answer: str = "Yes", padding_side: str = "left") -> VLMJudge:
+        """A judge over an already loaded model and processor (benchmarks, a judge being trained)."""
+        judge = cls.__new__(cls)
+        judge._setup(model, processor, answer, padding_side)
+        return judge
+
+    def _setup(self, model: Any, processor: Any, answer: str, padding_side: str) -> None:
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        self.model, self.processor = model, processor
+        self.processor.tokenizer.padding_side = padding_side
+        self.yes_id = assistant_answer_token(self.processor.tokenizer, self.prompt("?"), answer)
+
+    def prompt(self, question: str) -> str:
+        """The chat-templated text of one question about one image, the assistant's turn opened."""
+        return self.processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}],
+            add_generation_prompt=True,
+        )
+
+    def answer_logits(self, images: list[Image.Image], questions: list[str]) -> torch.Tensor:
+        """(B, V) logits of the assistant's first answer token, one row per (image, question)."""
+        inputs = self.processor(images=images, text=[self.prompt(q) for q in questions], return_tensors="pt",
+                                padding=True)
         inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
-        return logits.float().softmax(-1)[:, self.yes_id].cpu()
+        mask = inputs["attention_mask"]
+        last = mask.shape[1] - 1 - mask.flip(1).argmax(1)  # each row's last real token
+        keep, row = last.unique(return_inverse=True)
+        logits = self.model(**inputs, logits_to_keep=keep).logits
+        return logits[torch.arange(len(questions), device=logits.device), row]
+
+    @torch.no_grad()
+    def p_yes(self, images: list[Image.Image], questions: list[str]) -> torch.Tensor:
+        return self.answer_logits(images, questions).float().softmax(-1)[:, self.yes_id].cpu()
+
+
+def assistant_answer_token(tokenizer: Any, prompt: str, answer: str) -> int:
+    """The first token of ``answer`` written right after ``prompt`` (tokenized in context)."""
+    before = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    after = tokenizer(prompt + answer, add_special_tokens=False)["input_ids"]
+    if len(after) <= len(before) or after[:len(before)] != before:
+        raise ValueError(f"answer {answer!r} does not tokenize as a continuation of the judge's prompt {prompt!r}")
+    return after[len(before)]
 
 
 class UnifiedJudge:
@@ -96,6 +138,7 @@ class VQAScore:
         device: str = "cpu",
         dtype: str | None = None,
         answer: str = "Yes",
+        padding_side: str = "left",
     ):
         """
         Args:
@@ -107,12 +150,15 @@ class VQAScore:
             device: judge device.
             dtype: judge dtype name (``float32``, ``bfloat16``); None keeps the checkpoint's.
             answer: the answer whose first-token probability is the score.
+            padding_side: ``left`` or ``right`` padding of a batch's prompts (``vlm`` judges; the
+                scores are the same either way).
         """
         if backend == "auto":
             backend = "unified" if _is_unified_source(judge) else "vlm"
         if backend not in ("vlm", "unified"):
             raise ValueError(f"backend must be 'vlm', 'unified' or 'auto', got {backend!r}")
-        self.judge = (VLMJudge if backend == "vlm" else UnifiedJudge)(judge, device, dtype, answer)
+        self.judge = (VLMJudge(judge, device, dtype, answer, padding_side) if backend == "vlm"
+                      else UnifiedJudge(judge, device, dtype, answer))
         self.question, self.batch_size = question, batch_size
 
     def __call__(self, trajectories: list[Trajectory]) -> list[float | None]:

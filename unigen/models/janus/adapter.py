@@ -19,6 +19,7 @@ from transformers import (
     StaticCache,
 )
 
+from unigen.models.image import CodebookHead, ImageSpec
 from unigen.models.janus.tokenizer import byte_level_tokenizer, load_janus_tokenizer
 from unigen.models.unified import DEFAULT_PROMPT_TEMPLATE, TokenSpec, UnifiedModel
 from unigen.scale.activations import checkpoint_kwargs
@@ -33,8 +34,15 @@ DEFAULT_GUIDANCE_SCALE = 5.0
 """Janus-Pro's published classifier-free guidance scale for image sampling."""
 
 
+def janus_unconditional(ids: torch.Tensor, spec: TokenSpec) -> torch.Tensor:
+    """Janus' unconditional form of text ids: every id except BOS and begin-of-image becomes pad."""
+    keep = (ids == spec.bos_id) | (ids == spec.boi_id)
+    return ids.masked_fill(~keep, spec.pad_id)
+
+
 def janus_token_spec(config: JanusConfig, tokenizer: Any, prompt_template: str | None = None) -> TokenSpec:
-    """Read special ids from the tokenizer and image geometry from the config."""
+    """Read special ids from the tokenizer and image geometry from the config: VQ ids
+    (:class:`CodebookHead`) between begin- and end-of-image, Janus' unconditional rule."""
 
     def token_id(attr: str) -> int:
         token = getattr(tokenizer, attr, None)
@@ -44,17 +52,18 @@ def janus_token_spec(config: JanusConfig, tokenizer: Any, prompt_template: str |
 
     vision = config.vision_config
     side = vision.image_size // vision.patch_size
+    image = ImageSpec(kind="tokens", shape=(side * side,), dtype="int64", grid=(side, side), size=vision.image_size,
+                      codebook_size=config.vq_config.num_embeddings)
+    boi_id, eoi_id = token_id("boi_token"), token_id("eoi_token")
     return TokenSpec(
         tokenizer=tokenizer,
         bos_id=token_id("bos_token"),
         eos_id=token_id("eos_token"),
         pad_id=token_id("pad_token"),
-        boi_id=token_id("boi_token"),
-        eoi_id=token_id("eoi_token"),
-        num_image_tokens=vision.num_image_tokens,
-        image_grid=(side, side),
-        codebook_size=config.vq_config.num_embeddings,
-        image_size=vision.image_size,
+        boi_id=boi_id,
+        eoi_id=eoi_id,
+        image_head=CodebookHead(image, boi_id, eoi_id),
+        unconditional_rule=janus_unconditional,
         max_seq_len=config.text_config.max_position_embeddings,
         prompt_template=prompt_template or DEFAULT_PROMPT_TEMPLATE,
     )
@@ -71,10 +80,11 @@ class JanusUnified(UnifiedModel):
 
     def __init__(self, hf: JanusForConditionalGeneration, spec: TokenSpec, freeze: tuple[str, ...] = ("vision", "vq")):
         super().__init__()
-        if hf.model.vision_model.config.num_image_tokens != spec.image_grid[0] * spec.image_grid[1]:
+        grid = spec.image.grid
+        if hf.model.vision_model.config.num_image_tokens != spec.image.num_tokens:
             raise ValueError(
-                f"vision_config.num_image_tokens={spec.num_image_tokens} must equal the VQ grid "
-                f"{spec.image_grid[0]}x{spec.image_grid[1]} (image_size / patch_size)"
+                f"vision_config.num_image_tokens={hf.model.vision_model.config.num_image_tokens} must equal the VQ "
+                f"grid {grid[0]}x{grid[1]} (image_size / patch_size)"
             )
         self.hf = hf
         self.spec = spec
@@ -156,7 +166,7 @@ class JanusUnified(UnifiedModel):
         """A question about one image as Janus' processor writes it: ``<begin_of_image>``, one
         ``<image_placeholder>`` per vision patch, ``<end_of_image>``, then the question."""
         tokenizer = self.spec.tokenizer
-        image = tokenizer.boi_token + tokenizer.image_token * self.spec.num_image_tokens + tokenizer.eoi_token
+        image = tokenizer.boi_token + tokenizer.image_token * self.spec.image.num_tokens + tokenizer.eoi_token
         return image + "\n" + question
 
     def answer_logits(self, images: list[Image.Image], questions: list[str]) -> torch.Tensor:
@@ -170,7 +180,7 @@ class JanusUnified(UnifiedModel):
 
     def _pixels(self, images: list[Image.Image]) -> torch.Tensor:
         """Resize to the vision encoder's input side, scale to [-1, 1] (Janus' 0.5 mean / 0.5 std)."""
-        side = self.spec.image_size
+        side = self.spec.image.size
         arrays = [np.asarray(im.convert("RGB").resize((side, side), Image.BICUBIC)) for im in images]
         pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1
         param = next(self.hf.model.vision_model.parameters())
@@ -192,7 +202,7 @@ def janus_generation_config(spec: TokenSpec, guidance_scale: float = DEFAULT_GUI
         pad_token_id=spec.pad_id,
         generation_kwargs={"boi_token_id": spec.boi_id},
         guidance_scale=guidance_scale,
-        num_image_tokens=spec.num_image_tokens,
+        num_image_tokens=spec.image.num_tokens,
     )
 
 
@@ -221,7 +231,7 @@ def janus_chat_template(prompt_template: str) -> str:
 def janus_processor(spec: TokenSpec) -> JanusProcessor:
     """The stock processor for this model: tokenizer, image processor at the model's image size."""
     image_processor = JanusImageProcessorPil(
-        size={"height": spec.image_size, "width": spec.image_size},
+        size={"height": spec.image.size, "width": spec.image.size},
         image_mean=[0.5, 0.5, 0.5],  # Janus' SigLIP encoder and VQ model both read pixels in [-1, 1]
         image_std=[0.5, 0.5, 0.5],
     )
@@ -229,5 +239,5 @@ def janus_processor(spec: TokenSpec) -> JanusProcessor:
         image_processor=image_processor,
         tokenizer=spec.tokenizer,
         chat_template=janus_chat_template(spec.prompt_template),
-        num_image_tokens=spec.num_image_tokens,
+        num_image_tokens=spec.image.num_tokens,
     )

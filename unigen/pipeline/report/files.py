@@ -14,7 +14,7 @@ from unigen.evals.runner import first_samples
 from unigen.evals.summary import image_grid, png_image
 from unigen.files import atomic_write_bytes, atomic_write_text, png_bytes
 from unigen.pipeline.report.scores import Intervals, intervals
-from unigen.pipeline.report.tables import comparison_table, table
+from unigen.pipeline.report.tables import comparison_table, judges_table, table
 from unigen.pipeline.results import LoopResults, SeedResults, results_path
 from unigen.registry import Spec
 
@@ -30,17 +30,23 @@ def before_after_grid(before: Path, after: Path, prompts: int = 8) -> Image.Imag
     return image_grid(images, captions, cols=len(b))
 
 
-def _tables(runs: list[SeedResults], report_rewards: dict[str, Spec] | None) -> tuple[Intervals, str]:
+def _tables(runs: list[SeedResults], report_rewards: dict[str, Spec] | None,
+            judges: dict[str, Spec] | None = None) -> tuple[Intervals, str]:
     """The intervals of ``runs`` (by their evaluations' reward) and the report's tables, with a column
-    pair per ``report_rewards`` entry."""
+    pair per ``report_rewards`` entry and a two-judge table per reward judge (``judges``:
+    :func:`.judges.reward_judges`)."""
     main = intervals(runs)
     extra = {name: intervals(runs, (name, spec)) for name, spec in (report_rewards or {}).items()}
-    return main, table(runs, main, extra)
+    text = table(runs, main, extra)
+    lines = judges_table(runs, judges or {})
+    return main, text + ("\n".join(lines) + "\n" if lines else "")
 
 
-def write_report(run_dir: Path, results: SeedResults, report_rewards: dict[str, Spec] | None = None) -> None:
-    """``report.md``, ``grid.png``, TensorBoard scalars/image and ``results.json`` for one seed."""
-    main, text = _tables([results], report_rewards)
+def write_report(run_dir: Path, results: SeedResults, report_rewards: dict[str, Spec] | None = None,
+                 judges: dict[str, Spec] | None = None) -> None:
+    """``report.md``, ``grid.png``, TensorBoard scalars/image and ``results.json`` for one seed
+    (``judges``: the fit's reward judges that are not the evaluation reward, :func:`_tables`)."""
+    main, text = _tables([results], report_rewards, judges)
     grid = before_after_grid(Path(results.base.folder), Path(results.result.folder))
     atomic_write_bytes(run_dir / GRID, png_bytes(grid))
     first = results.rounds[0]
@@ -59,11 +65,11 @@ def write_report(run_dir: Path, results: SeedResults, report_rewards: dict[str, 
 
 
 def write_seed_table(out: Path, runs: list[SeedResults], report_rewards: dict[str, Spec] | None = None,
-                     compare_with: str | None = None) -> LoopResults:
+                     compare_with: str | None = None, judges: dict[str, Spec] | None = None) -> LoopResults:
     """``report.md`` + ``results.json`` over all seeds (the intervals resample seeds too); prints the
     table. ``compare_with``: another finished loop's output folder, compared with this one by
-    :func:`.tables.comparison_table`."""
-    main, text = _tables(runs, report_rewards)
+    :func:`.tables.comparison_table`; ``judges``: as for :func:`write_report`."""
+    main, text = _tables(runs, report_rewards, judges)
     if compare_with is not None:
         text += "\n".join(comparison_table(runs, LoopResults.read(compare_with).runs)) + "\n"
     seeds = [r.seed for r in runs]

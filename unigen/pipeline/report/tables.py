@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from unigen.evals.bootstrap import Interval
+from unigen.pipeline.report.judges import judge_intervals
 from unigen.pipeline.report.scores import (GAIN, REASONING, Intervals, comparison_intervals, intervals, round_gain,
                                            turn_intervals)
 from unigen.pipeline.results import RESULTS, Evaluation, LoopResults, Phase, SeedResults
+from unigen.registry import Spec
 
 
 def fmt(value: float | Interval | None) -> str:
@@ -90,6 +92,25 @@ def turns_table(runs: list[SeedResults]) -> list[str]:
             lines.append(_row(cat, [f"{a.redraws} / {a.samples}", f"{a.improved} / {a.worsened}", str(a.after_failed),
                                     fmt(a.redraw_score), fmt(a.new_sample_score), f"{a.ceiling_new_sample:+.3f}",
                                     "-" if a.ceiling_model is None else f"{a.ceiling_model:+.3f}"]))
+    return lines
+
+
+def judges_table(runs: list[SeedResults], judges: dict[str, Spec]) -> list[str]:
+    """Lines of one table per reward judge (a reward the fit was weighted by that is not the
+    evaluation reward, :mod:`.judges`): both judges' scores of the base's and the result's images,
+    the true gain, the reward judge's gain and the gap; none without reward judges."""
+    lines = []
+    evaluation, base, result = runs[0].base.reward, runs[0].base.label, runs[0].result.label
+    for name, spec in judges.items():
+        found = judge_intervals(runs, name, spec)
+        lines += ["", f"The fit was weighted by `{name}`, not by the evaluation judge `{evaluation}`: both judges "
+                  "on the same evaluation images (paired bootstrap 95% intervals; gap = the reward judge's gain "
+                  "minus the true gain: what the reward judge saw that did not happen):", "",
+                  f"| {evaluation} vs {name} | {evaluation}: {base} | {evaluation}: {result} | true gain | "
+                  f"{name}: {base} | {name}: {result} | gain by {name} | gap |", "|---|" + "---:|" * 7]
+        for cat in found["true_gain"]:
+            lines.append(_row(cat, [fmt(found[key][cat]) for key in (
+                "eval_base", "eval_result", "true_gain", "judge_base", "judge_result", "judge_gain", "gap")]))
     return lines
 
 

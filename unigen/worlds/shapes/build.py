@@ -22,7 +22,7 @@ def round_trip_acceptance(model, samples: int = 300, seed: int = 12345, split: s
     """Share of clean renders the exact judge still accepts after VQ encode -> decode."""
     records = sample_prompts(samples, seed, split=split)
     rng = random.Random(seed)
-    images = np.stack([render(make_plan(r.metadata, rng), model.spec.image_size, rng) for r in records])
+    images = np.stack([render(make_plan(r.metadata, rng), model.spec.image.size, rng) for r in records])
     decoded = to_images(model.decode_images(model.encode_images(to_pixels(images))))
     judge = ShapesJudge()
     return float(np.mean([judge.judge(image, r.metadata)[0] for image, r in zip(decoded, records)]))
@@ -57,7 +57,7 @@ def vq_main(argv: list[str]) -> None:
     if args.init:
         load_vq(model.vq, args.init)
     vq = model.vq.to(args.device)
-    stats = fit_vq(vq, render_set(args.images, model.spec.image_size, args.seed), args.steps, args.batch_size,
+    stats = fit_vq(vq, render_set(args.images, model.spec.image.size, args.seed), args.steps, args.batch_size,
                    args.lr, crop=args.crop, restart_every=args.restart_every, seed=args.seed)
     save_vq(vq, args.out)
     model.vq.cpu()

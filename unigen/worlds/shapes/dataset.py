@@ -57,7 +57,7 @@ def render_trajectories(records: list[PromptRecord], model: UnifiedModel, seed: 
     """One rendered trajectory per record (plan as reasoning, PNG, VQ ids), seeded."""
     rng = random.Random(seed)
     plans = [make_plan(r.metadata, rng) for r in records]
-    images = np.stack([render(p, model.spec.image_size, rng) for p in plans])
+    images = np.stack([render(p, model.spec.image.size, rng) for p in plans])
     with torch.no_grad():
         ids = model.encode_images(to_pixels(images)).cpu().numpy().astype(np.int64)
     return [
@@ -129,7 +129,7 @@ def two_takes(records: list[PromptRecord], model: UnifiedModel, rng: random.Rand
     does not meet the prompt), that plan's rendered image, what it shows, the end."""
     n = len(records)
     second_plans = [plan_to_keep(text, r.metadata) or make_plan(r.metadata, rng) for text, r in zip(first_texts, records)]
-    rendered = np.stack([render(p, model.spec.image_size, rng) for p in second_plans])
+    rendered = np.stack([render(p, model.spec.image.size, rng) for p in second_plans])
     with torch.no_grad():
         second_ids = model.encode_images(to_pixels(rendered)).cpu().numpy().astype(np.int64)
         ids = np.concatenate([first_ids, second_ids])
@@ -156,7 +156,7 @@ def two_take_trajectories(records: list[PromptRecord], model: UnifiedModel, seed
     first_plans = [make_plan(r.metadata, rng) for r in records]
     slips = [rng.choice(SLIPS) if rng.random() < slip_rate else None for _ in records]
     drawn = [slip(p, rng) if kind == "plan" else p for p, kind in zip(first_plans, slips)]
-    images = np.stack([render(p, model.spec.image_size, rng) for p in drawn])
+    images = np.stack([render(p, model.spec.image.size, rng) for p in drawn])
     with torch.no_grad():
         ids = model.encode_images(to_pixels(images)).cpu().numpy().astype(np.int64)
     for k, kind in enumerate(slips):
