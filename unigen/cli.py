@@ -28,6 +28,7 @@ COMMANDS = Registry("command", {
     "synthesize": "unigen.data.synthesize.main",
     "shapes-vq": "unigen.worlds.shapes.build.vq_main",
     "shapes-data": "unigen.worlds.shapes.build.data_main",
+    "shapes-judge": "unigen.worlds.shapes.learned_judge.judge_main",
 })
 """Commands beside Lightning's: add a line here to add a command."""
 
