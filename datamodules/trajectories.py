@@ -93,9 +93,16 @@ class TrajectoryDataModule(SequenceDataModule):
         self.val_paths: list[str] = []
 
     def setup(self, stage: str) -> None:
-        """Resolve the shard patterns (an error names a pattern that matches nothing)."""
+        """Resolve the shard patterns (an error names a pattern that matches nothing) and refuse
+        fewer train shards than ranks: shards are split by rank, and a rank without one would spin
+        through empty epochs while the others wait for it."""
         self.train_paths = expand_shards(self.hparams.train_shards, "train_shards")
         self.val_paths = expand_shards(self.hparams.val_shards, "val_shards") if self.hparams.val_shards else []
+        ranks = self.trainer.world_size if self.trainer is not None else 1
+        if stage == "fit" and not self.hparams.resampled and len(self.train_paths) < ranks:
+            raise ValueError(f"train_shards: {len(self.train_paths)} shard(s) for {ranks} ranks; each rank reads whole "
+                             "shards, so write at least one shard per rank (smaller shards), train on fewer ranks, "
+                             "or set resampled: true")
 
     @property
     def data_seed(self) -> int:

@@ -106,6 +106,25 @@ def test_node_and_worker_split_gives_each_sample_to_one_reader(tmp_path, monkeyp
     assert set(seen) == {f"syn{i}_0" for i in range(64)}
 
 
+def test_fewer_train_shards_than_ranks_is_refused_by_name(tmp_path):
+    """A rank without a shard would spin through empty epochs (seen under Slurm with 2 tasks and the
+    loop's one generated shard): the fit refuses it up front; resampling or enough shards pass."""
+    micro_shards(tmp_path / "d", samples=8, shard_size=8)  # one shard
+    two_ranks = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)  # no process starts here
+    assert two_ranks.world_size == 2
+    dm = TrajectoryDataModule([str(tmp_path / "d/train-*.tar")])
+    dm.trainer = two_ranks
+    with pytest.raises(ValueError, match=r"train_shards: 1 shard\(s\) for 2 ranks"):
+        dm.setup("fit")
+    dm.setup("validate")  # only the fit splits train shards over ranks
+    resampled = TrajectoryDataModule([str(tmp_path / "d/train-*.tar")], resampled=True)
+    resampled.trainer = two_ranks
+    resampled.setup("fit")
+    micro_shards(tmp_path / "d", samples=16, shard_size=8)  # two shards
+    dm.setup("fit")
+    assert len(dm.train_paths) == 2
+
+
 def test_condition_dropout_differs_between_workers_and_ranks(tmp_path, monkeypatch):
     """Each rank and worker draws its own dropout decisions (one seed everywhere made every worker
     drop the same positions of its stream); a single process keeps the plain seed's draws."""
