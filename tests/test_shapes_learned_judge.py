@@ -8,8 +8,9 @@ from unigen.data.trajectory import Trajectory
 from unigen.files import png_bytes
 from unigen.rewards.vqa import QUESTION, VQAScore
 from unigen.worlds.shapes.judge import ShapesJudge
+from unigen.rewards.qwen_vl import save_judge
 from unigen.worlds.shapes.learned_judge import (JudgeSize, agreement, caption_loss, examples, fit, loaded_judge,
-                                                new_judge, write_judge)
+                                                new_judge)
 
 TINY = JudgeSize(hidden=32, layers=1, heads=4, vision_hidden=32, vision_depth=1)
 
@@ -36,7 +37,7 @@ def test_fit_lowers_the_loss_and_the_folder_scores_as_vqa_score(data, tmp_path):
     assert fit(judge, data, steps=12, batch_size=8, lr=5e-3, warmup=2, log_every=0) == 12
     assert caption_loss(judge, data).item() < before - 0.5  # it learns to say what the picture shows
     assert agreement(judge, data) in {i / 16 for i in range(17)}
-    reward = VQAScore(str(write_judge(tmp_path / "judge", model, tokenizer)), batch_size=5)  # the trained weights
+    reward = VQAScore(str(save_judge(tmp_path / "judge", model, tokenizer)), batch_size=5)  # the trained weights
     trajs = [Trajectory(prompt_id=str(i), sample_idx=0, prompt=e.prompt, png=png_bytes(np.asarray(e.image)))
              for i, e in enumerate(data)]
     expected = judge.p_yes([e.image for e in data], [QUESTION.format(prompt=e.prompt) for e in data])

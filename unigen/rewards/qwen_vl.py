@@ -133,20 +133,23 @@ def _full(family: str) -> tuple[dict, dict]:
                       num_position_embeddings=2304, deepstack_visual_indexes=[8, 16, 24])
 
 
-def image_processor(family: str, patch_size: int, min_pixels: int | None = None,
+def image_processor(family: str, patch_size: int, merge_size: int = 2, min_pixels: int | None = None,
                     max_pixels: int | None = None) -> Qwen2VLImageProcessorPil:
-    """The PIL image processor Qwen-VL uses (resize to multiples of ``patch_size * 2``)."""
+    """The PIL image processor Qwen-VL uses (resize to multiples of ``patch_size * merge_size``;
+    ``merge_size`` patches per side become one image token, the vision config's ``spatial_merge_size``)."""
     factor = 2 * patch_size
     size = {"shortest_edge": min_pixels or 4 * factor * factor, "longest_edge": max_pixels or 1280 * factor * factor}
     extra = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3} if family == "qwen3_vl" else {}
-    return Qwen2VLImageProcessorPil(patch_size=patch_size, merge_size=2, temporal_patch_size=2, size=size, **extra)
+    return Qwen2VLImageProcessorPil(patch_size=patch_size, merge_size=merge_size, temporal_patch_size=2, size=size,
+                                    **extra)
 
 
-def save_processor(path: str | Path, family: str, tokenizer: Any, patch_size: int, **pixels: int) -> None:
+def save_processor(path: str | Path, family: str, tokenizer: Any, patch_size: int, merge_size: int = 2,
+                   **pixels: int) -> None:
     """Tokenizer, image processor, chat template and processor class into ``path``, as published."""
     path = Path(path)
     tokenizer.save_pretrained(path)
-    processor = image_processor(family, patch_size, **pixels)
+    processor = image_processor(family, patch_size, merge_size, **pixels)
     processor.save_pretrained(path)
     config = json.loads((path / "preprocessor_config.json").read_text())
     config["image_processor_type"] = "Qwen2VLImageProcessor"  # the published name; loads its PIL twin
@@ -173,7 +176,8 @@ def save_judge(path: str | Path, model: PreTrainedModel, tokenizer: Any, **pixel
     tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
-    save_processor(tmp, model.config.model_type, tokenizer, model.config.vision_config.patch_size, **pixels)
+    vision = model.config.vision_config
+    save_processor(tmp, model.config.model_type, tokenizer, vision.patch_size, vision.spatial_merge_size, **pixels)
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
     return path

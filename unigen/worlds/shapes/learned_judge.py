@@ -122,20 +122,9 @@ def new_judge(size: JudgeSize = JudgeSize(), seed: int = 0) -> tuple[torch.nn.Mo
     return FAMILIES["qwen2_5_vl"][1](config), tokenizer
 
 
-def write_judge(folder: Path, model: torch.nn.Module, tokenizer: object) -> Path:
-    """The judge folder (:func:`~unigen.rewards.qwen_vl.save_judge`), its image processor merging
-    ``spatial_merge_size`` patches per side into one image token as the model does."""
-    save_judge(folder, model, tokenizer)
-    config = folder / "preprocessor_config.json"
-    processor = json.loads(config.read_text())
-    processor["merge_size"] = model.config.vision_config.spatial_merge_size
-    config.write_text(json.dumps(processor, indent=2))
-    return folder
-
-
 def loaded_judge(model: torch.nn.Module, tokenizer: object, folder: Path) -> VLMJudge:
     """A :class:`VLMJudge` over ``model`` with its processor files written to ``folder``."""
-    return VLMJudge.loaded(model, load_processor(str(write_judge(folder, model, tokenizer))))
+    return VLMJudge.loaded(model, load_processor(str(save_judge(folder, model, tokenizer))))
 
 
 def no_token(judge: VLMJudge) -> int:
@@ -230,5 +219,5 @@ def judge_main(argv: list[str]) -> None:
         model = AutoModelForImageTextToText.from_pretrained(args.init)
     judge = loaded_judge(model, tokenizer, Path(args.out))
     fit(judge, train, args.steps, lr=args.lr, warmup=args.warmup, seed=args.seed, describe=args.describe)
-    write_judge(Path(args.out), model, tokenizer)
+    save_judge(Path(args.out), model, tokenizer)
     print(json.dumps({"heldout_agreement": agreement(judge, heldout), "out": args.out}))
