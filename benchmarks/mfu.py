@@ -74,7 +74,7 @@ def time_steps(module: UnifiedLM, batches: list[Batch], device: str, dtype: torc
         batch = batch.to(device)
         with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32):
             text, image = module.heads(batch)
-            loss = text.weighted_ce / text.tokens.clamp(min=1) + image.weighted_ce / image.tokens.clamp(min=1)
+            loss = text.weighted_loss / text.tokens.clamp(min=1) + image.weighted_loss / image.tokens.clamp(min=1)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

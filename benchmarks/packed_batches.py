@@ -66,7 +66,7 @@ def make_step(module: UnifiedLM, device: str, dtype: torch.dtype):
         start = time.perf_counter()
         with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32):
             text, image = module.heads(batch)
-            loss = text.weighted_ce / text.tokens.clamp(min=1) + image.weighted_ce / image.tokens.clamp(min=1)
+            loss = text.weighted_loss / text.tokens.clamp(min=1) + image.weighted_loss / image.tokens.clamp(min=1)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from datamodules.sequences import SequenceDataModule
 from unigen.data.resumable import ResumableBatches
 from unigen.data.sequence import Example, build_example
-from unigen.data.synthesize import synthetic_trajectories
+from unigen.data.synthesize import image_geometry, synthetic_trajectories
 
 
 class SyntheticDataModule(SequenceDataModule):
@@ -33,7 +33,7 @@ class SyntheticDataModule(SequenceDataModule):
         super().__init__(batch_size, mode, pack_length)
 
     def _examples(self, n: int, seed: int) -> list[Example]:
-        trajs = synthetic_trajectories(n, self.spec.image.num_tokens, self.spec.image.codebook_size, seed)
+        trajs = synthetic_trajectories(n, seed=seed, **image_geometry(self.spec.image))
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         return [build_example(t, self.spec, self.hparams.mode) for t in trajs[rank::world]]
 

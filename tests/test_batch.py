@@ -39,7 +39,7 @@ def test_lightning_moves_every_tensor_and_keeps_the_rest(module):
     batch.skipped = {"bad_json": 2}
     moved = move_data_to_device(batch, torch.device("meta"))  # what the default transfer hook calls
     assert isinstance(moved, Batch) and moved is not batch
-    assert set(tensors(moved)) == set(tensors(batch)) and len(tensors(batch)) == 12  # 9 fields, 1 reward, window
+    assert set(tensors(moved)) == set(tensors(batch)) and len(tensors(batch)) == 14  # 11 fields, 1 reward, window
     assert all(t.device.type == "meta" for t in tensors(moved).values())
     assert all(t.device.type == "cpu" for t in tensors(batch).values())  # the original is untouched
     assert (moved.keys, moved.prompt_ids, moved.packed, moved.skipped) == (
@@ -62,8 +62,8 @@ def test_packed_loss_equals_padded_loss_after_transfer(module, device):
     net.to("cpu")
     (t_pad, i_pad), (t_pack, i_pack) = results
     assert int(t_pack.tokens) == int(t_pad.tokens) > 0 and int(i_pack.tokens) == int(i_pad.tokens) > 0
-    torch.testing.assert_close(t_pack.weighted_ce, t_pad.weighted_ce, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(i_pack.weighted_ce, i_pad.weighted_ce, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(t_pack.weighted_loss, t_pad.weighted_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(i_pack.weighted_loss, i_pad.weighted_loss, rtol=1e-5, atol=1e-5)
 
 
 def test_worker_transport_round_trips(module):

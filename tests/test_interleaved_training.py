@@ -144,13 +144,13 @@ def test_per_turn_weighted_loss_by_hand(tmp_path, module, pack):
     with torch.no_grad():
         text, image = module.heads(batch)
     text_hand, image_hand = hand_loss(module, trajs, expected)
-    assert float(text.weighted_ce) == pytest.approx(text_hand, rel=1e-4)
-    assert float(image.weighted_ce) == pytest.approx(image_hand, rel=1e-4)
+    assert float(text.weighted_loss) == pytest.approx(text_hand, rel=1e-4)
+    assert float(image.weighted_loss) == pytest.approx(image_hand, rel=1e-4)
     unweighted = ModalityWeighting()
     apply_weights(batch, unweighted, unweighted)
     with torch.no_grad():
         text_one, _ = module.heads(batch)
-    assert float(text_one.weighted_ce) != pytest.approx(text_hand, rel=1e-3)  # the weights do matter
+    assert float(text_one.weighted_loss) != pytest.approx(text_hand, rel=1e-3)  # the weights do matter
 
 
 def test_single_image_batches_have_one_part_per_sample(module):
@@ -264,5 +264,5 @@ def test_v1_batches_weights_and_losses_are_format_1s(module, pack):
                     text_hand += ce
                 else:
                     image_hand += ce
-    assert float(text.weighted_ce) == pytest.approx(text_hand, rel=1e-4)
-    assert float(img.weighted_ce) == pytest.approx(image_hand, rel=1e-4)
+    assert float(text.weighted_loss) == pytest.approx(text_hand, rel=1e-4)
+    assert float(img.weighted_loss) == pytest.approx(image_hand, rel=1e-4)

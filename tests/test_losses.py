@@ -20,10 +20,10 @@ def test_ce_matches_hand_computed_value_and_ignores_unsupervised_positions():
     out = weighted_token_ce(identity_head, logits, labels, torch.ones(1, 3))
     expected = -math.log(math.exp(2) / (math.exp(2) + 2)) + -math.log(math.exp(3) / (math.exp(9) + math.exp(-9) + math.exp(3)))
     assert out.tokens.item() == 2
-    assert abs(out.weighted_ce.item() - expected) < 1e-5
+    assert abs(out.weighted_loss.item() - expected) < 1e-5
     # Changing logits where nothing is supervised changes nothing.
     logits[0, 1] = torch.tensor([50.0, -50.0, 7.0])
-    assert abs(weighted_token_ce(identity_head, logits, labels, torch.ones(1, 3)).weighted_ce.item() - expected) < 1e-5
+    assert abs(weighted_token_ce(identity_head, logits, labels, torch.ones(1, 3)).weighted_loss.item() - expected) < 1e-5
 
 
 def test_per_sample_weights_scale_each_sample_contribution():
@@ -33,7 +33,7 @@ def test_per_sample_weights_scale_each_sample_contribution():
     per_token = F.cross_entropy(logits.reshape(-1, 5), labels.reshape(-1), reduction="none").view(2, 4)
     weights = torch.tensor([0.0, 3.0])[:, None].expand(2, 4)
     out = weighted_token_ce(identity_head, logits, labels, weights)
-    assert torch.allclose(out.weighted_ce, 3.0 * per_token[1].sum())
+    assert torch.allclose(out.weighted_loss, 3.0 * per_token[1].sum())
     assert out.tokens.item() == 8  # the count is unweighted
 
 
@@ -48,9 +48,9 @@ def test_predictions_only_when_asked_and_the_same_in_chunks():
     chunked = weighted_token_ce(identity_head, hidden, labels, weights, chunk_size=4, keep_predictions=True)
     expected = hidden[labels != IGNORE].argmax(-1)
     assert torch.equal(whole.predictions, expected) and torch.equal(chunked.predictions, expected)
-    assert torch.allclose(whole.weighted_ce, chunked.weighted_ce)
+    assert torch.allclose(whole.weighted_loss, chunked.weighted_loss)
     lean = weighted_token_ce(identity_head, hidden, labels, weights, chunk_size=4)
-    lean.weighted_ce.backward()  # checkpointed chunks that return no predictions still backprop
+    lean.weighted_loss.backward()  # checkpointed chunks that return no predictions still backprop
     assert hidden.grad is not None and hidden.grad[0, :3].abs().sum() == 0
 
 

@@ -72,13 +72,13 @@ def test_packed_loss_equals_padded_loss(module, attn):
     with torch.no_grad():
         (t_pad, i_pad), (t_pack, i_pack) = module.heads(padded), module.heads(packed)
     assert int(t_pack.tokens) == int(t_pad.tokens) > 0 and int(i_pack.tokens) == int(i_pad.tokens) > 0
-    torch.testing.assert_close(t_pack.weighted_ce, t_pad.weighted_ce, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(i_pack.weighted_ce, i_pad.weighted_ce, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(t_pack.weighted_loss, t_pad.weighted_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(i_pack.weighted_loss, i_pad.weighted_loss, rtol=1e-5, atol=1e-5)
     # the packed path must really separate samples: without the restart, losses differ
     leaky = replace(packed, position_ids=torch.arange(packed.input_ids.shape[1]).expand_as(packed.input_ids))
     with torch.no_grad():
         t_leak, _ = module.heads(leaky)
-    assert abs(float(t_leak.weighted_ce - t_pad.weighted_ce)) > 10 * 1e-5 * float(t_pad.weighted_ce)
+    assert abs(float(t_leak.weighted_loss - t_pad.weighted_loss)) > 10 * 1e-5 * float(t_pad.weighted_loss)
     module.net.set_attn_implementation("sdpa")
 
 
@@ -88,7 +88,7 @@ def test_packed_gradients_equal_padded(module):
     for batch in (collate(exs, module.spec.pad_id), collate(exs, module.spec.pad_id, pack_length=256)):
         module.zero_grad()
         text, image = module.heads(batch)
-        (text.weighted_ce / text.tokens + image.weighted_ce / image.tokens).backward()
+        (text.weighted_loss / text.tokens + image.weighted_loss / image.tokens).backward()
         grads.append(torch.cat([p.grad.flatten() for p in module.parameters() if p.grad is not None]))
     module.zero_grad()
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)
@@ -99,13 +99,16 @@ class FlashNamed:
 
     attn_implementation = "flash_attention_2"
 
+    def __init__(self, net):
+        self.image_head = net.image_head
+
 
 def test_flash_layout_flattens_rows_and_keeps_samples_apart(module):
     """The varlen layout (all rows in one, positions restarting) run through SDPA gives the padded loss."""
     exs = examples(module.spec)
     packed = collate(exs, module.spec.pad_id, pack_length=256)
     embeds = module.net.embed_mixed(packed.input_ids, packed.image_mask)
-    flat, mask, positions = backbone_inputs(embeds, packed, FlashNamed())
+    flat, mask, positions = backbone_inputs(embeds, packed, FlashNamed(module.net))
     assert mask is None and flat.shape[0] == 1 and flat.shape[1] == packed.input_ids.numel()
     with torch.no_grad():
         hidden, _ = module.net.backbone(flat, mask, positions)
@@ -113,4 +116,4 @@ def test_flash_layout_flattens_rows_and_keeps_samples_apart(module):
         text = weighted_token_ce(module.net.text_logits, hidden, packed.text_labels,
                                  packed.text_weight[packed.sample_index])
         reference, _ = module.heads(collate(exs, module.spec.pad_id))
-    torch.testing.assert_close(text.weighted_ce, reference.weighted_ce, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(text.weighted_loss, reference.weighted_loss, rtol=1e-5, atol=1e-5)

@@ -119,7 +119,7 @@ def keys_of(loader) -> list[list[int]]:
 
 
 def test_resumable_batches_skip_consumed_windows_and_cross_epochs():
-    samples = [Example([1, 2], [False, False], [2, IGNORE], [IGNORE, IGNORE], str(i), "p", [(0, {})]) for i in range(12)]
+    samples = [Example([1, 2], [False, False], [2, IGNORE], [IGNORE, IGNORE], [0, 1], [0, 0], None, str(i), "p", [(0, {})]) for i in range(12)]
     collate_ids = partial(collate, pad_id=0)
 
     trainer = StepCounter(accumulate=2)

@@ -13,7 +13,7 @@ from unigen.rewards.weighting import ModalityWeighting
 def _grads(module: UnifiedLM, batch: dict) -> dict[str, torch.Tensor]:
     module.zero_grad()
     text, image = module.heads(batch)
-    (text.weighted_ce + image.weighted_ce).backward()
+    (text.weighted_loss + image.weighted_loss).backward()
     return {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
 
 

@@ -105,7 +105,7 @@ def test_weight_stats_ess():
 
 def rated_batch(rewards: list[dict[str, float]]) -> Batch:
     """A padded batch of two-token samples of prompt ``p`` with the given rewards."""
-    return collate([Example([1, 2], [False, False], [2, -100], [-100, -100], f"p_{i}", "p", [(0, r)])
+    return collate([Example([1, 2], [False, False], [2, -100], [-100, -100], [0, 1], [0, 0], None, f"p_{i}", "p", [(0, r)])
                     for i, r in enumerate(rewards)], pad_id=0)
 
 

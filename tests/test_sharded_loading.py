@@ -138,3 +138,10 @@ def test_1b_sized_model_loads_with_half_the_host_memory_per_rank(tmp_path):
         assert grown < 0.65 * full  # its half + the tensor rows in flight + allocator slack (measured 59 %)
         assert r["q_local_rows"] == r["q_rows"] // 2
         assert abs(r["q_first"] - q_value) < 1e-2  # bf16 of the constant written for that tensor
+
+
+def test_each_rank_loads_its_rows_of_an_official_bagel_folder(tmp_path):
+    """The same per-rank reads from BAGEL's ``ema.safetensors`` under the official names."""
+    torch.manual_seed(0)
+    load_model("bagel-micro").save_pretrained(str(tmp_path / "bagel"))
+    mp.spawn(compare_worker, args=(str(tmp_path / "bagel"), free_port()), nprocs=2)

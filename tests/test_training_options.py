@@ -25,7 +25,7 @@ def step(options: dict, counter: TorchDispatchMode | None = None) -> tuple[float
     module.train()
     batch = collate(examples(module.spec, n=6), module.spec.pad_id, pack_length=256)
     text, image = module.heads(batch)
-    loss = text.weighted_ce / text.tokens + image.weighted_ce / image.tokens
+    loss = text.weighted_loss / text.tokens + image.weighted_loss / image.tokens
     with counter or contextlib.nullcontext():
         loss.backward()
     grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}

@@ -46,12 +46,13 @@ class LoraSettings:
             raise ValueError(f"unknown lora setting(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
         return cls(**values)
 
-    def peft_config(self):
+    def peft_config(self, pattern: str):
+        """peft's config; ``pattern``: the backbone's projection names with ``{names}`` for the
+        targets (``UnifiedModel.lora_pattern``)."""
         from peft import LoraConfig
 
-        names = "|".join(self.targets)
         return LoraConfig(r=self.rank, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=rf".*language_model\.layers\.\d+\..*\.({names})")
+                          target_modules=pattern.format(names="|".join(self.targets)))
 
 
 def require_peft() -> None:
@@ -66,7 +67,7 @@ def add_lora(net: UnifiedModel, settings: LoraSettings) -> None:
     require_peft()
     from peft import inject_adapter_in_model
 
-    inject_adapter_in_model(settings.peft_config(), net.hf, adapter_name=ADAPTER)
+    inject_adapter_in_model(settings.peft_config(net.lora_pattern), net.hf, adapter_name=ADAPTER)
     for name, param in net.named_parameters():
         param.requires_grad_(".lora_" in name)
     net.train(net.training)

@@ -22,8 +22,8 @@ IGNORE = -100
 class HeadOutput:
     """Sums over the supervised tokens of one modality in a (micro-)batch."""
 
-    weighted_ce: torch.Tensor
-    """sum over supervised tokens of (per-sample weight x cross-entropy)."""
+    weighted_loss: torch.Tensor
+    """sum over supervised tokens of (per-sample weight x the token's loss: cross-entropy, or a flow head's MSE)."""
     tokens: torch.Tensor
     """number of supervised tokens (unweighted)."""
     predictions: torch.Tensor | None
@@ -59,7 +59,7 @@ def weighted_token_ce(
     ce = torch.cat([c for c, _ in parts])
     predictions = torch.cat([p for _, p in parts]) if keep_predictions else None
     return HeadOutput(
-        weighted_ce=(ce * token_weight[selected].to(ce.dtype)).sum(),
+        weighted_loss=(ce * token_weight[selected].to(ce.dtype)).sum(),
         tokens=selected.sum(),
         predictions=predictions,
         labels=targets,
@@ -83,6 +83,6 @@ def combine(
     lambda_image: float = 1.0,
 ) -> torch.Tensor:
     """lambda_text * text_sum / N_text + lambda_image * image_sum / N_image (global counts)."""
-    return lambda_text * text.weighted_ce / global_text_tokens.clamp(min=1) + (
-        lambda_image * image.weighted_ce / global_image_tokens.clamp(min=1)
+    return lambda_text * text.weighted_loss / global_text_tokens.clamp(min=1) + (
+        lambda_image * image.weighted_loss / global_image_tokens.clamp(min=1)
     )

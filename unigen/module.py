@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.strategies import FSDPStrategy
 from torchmetrics import MeanMetric
 
-from unigen.data.batch import Batch
+from unigen.data.batch import Batch, block_attention
 from unigen.lora import LoraSettings, add_lora
 from unigen.losses import HeadOutput, combine, weighted_token_ce
 from unigen.models.unified import UnifiedModel
@@ -28,10 +28,14 @@ def backbone_inputs(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """(inputs_embeds, attention_mask, position_ids) for the backbone, packed or padded.
 
-    Packed batches pass no 2-D mask (transformers builds the block-diagonal mask from the position
-    ids); for FlashAttention they are flattened into one row, which selects its varlen kernel.
+    A family whose image blocks are bidirectional (``image_head.autoregressive`` false) gets the
+    explicit (R, 1, T, T) block mask (:func:`unigen.data.batch.block_attention`). Otherwise packed
+    batches pass no 2-D mask (transformers builds the block-diagonal mask from the position ids);
+    for FlashAttention they are flattened into one row, which selects its varlen kernel.
     Reshape the hidden states back with ``hidden.view(*batch.input_ids.shape, -1)``.
     """
+    if not net.image_head.autoregressive:
+        return embeds, block_attention(batch), batch.position_ids
     if not batch.packed:
         return embeds, batch.attention_mask, batch.position_ids
     positions = batch.position_ids
@@ -126,18 +130,26 @@ class UnifiedLM(L.LightningModule):
         if datamodule is not None and hasattr(datamodule, "connect"):
             datamodule.connect(self.spec)
 
-    def heads(self, batch: Batch) -> tuple[HeadOutput, HeadOutput]:
+    def heads(self, batch: Batch, noise_seed: int = 0) -> tuple[HeadOutput, HeadOutput]:
         """Run the backbone once and both loss heads over their supervised positions (the image loss
-        is the model family's image head: Janus' weighted token cross-entropy over the codebook)."""
-        embeds = self.net.embed_mixed(batch.input_ids, batch.image_mask)
+        is the model family's image head: Janus' weighted token cross-entropy over the codebook,
+        BAGEL's flow-matching MSE, whose noise and times are drawn from ``noise_seed``)."""
+        head = self.net.image_head
+        generator = torch.Generator().manual_seed(noise_seed)
+        embeds, state = head.inputs(self.net, batch.input_ids, batch.image_mask, batch.image_values, generator)
         embeds, mask, positions = backbone_inputs(embeds, batch, self.net)
-        hidden, _ = self.net.backbone(embeds, mask, positions)
+        hidden, _ = self.net.backbone(embeds, mask, positions, experts=batch.image_mask.reshape(embeds.shape[:2]))
         hidden = hidden.view(*batch.input_ids.shape, -1)
         chunk = self.hparams.logits_chunk_size
         text = weighted_token_ce(self.net.text_logits, hidden, batch.text_labels, batch.token_weights("text"), chunk,
                                  keep_predictions=True)  # the switch accuracy
-        image = self.net.image_head.loss(self.net, hidden, batch.image_labels, batch.token_weights("image"), chunk)
+        image = head.loss(self.net, hidden, batch.image_labels, batch.token_weights("image"), state, chunk)
         return text, image
+
+    def noise_seed(self, batch_idx: int) -> int:
+        """The image head's training noise for this step: a function of (step, micro-batch, rank),
+        so a resumed fit draws what the uninterrupted one drew."""
+        return (self.global_step * 100_003 + batch_idx) * 1_009 + self.global_rank
 
     def _global_counts(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Supervised tokens of the whole optimizer step: this rank's window, summed over ranks."""
@@ -161,7 +173,7 @@ class UnifiedLM(L.LightningModule):
         return (text.predictions[at_switch] == self.spec.boi_id).float().mean()
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        text, image = self.heads(batch)
+        text, image = self.heads(batch, self.noise_seed(batch_idx))
         n_text, n_image = self._global_counts(batch)
         hp = self.hparams
         loss = combine(text, image, n_text, n_image, hp.lambda_text, hp.lambda_image)
@@ -169,8 +181,8 @@ class UnifiedLM(L.LightningModule):
         # the global token counts already normalise.
         loss = loss * self.trainer.accumulate_grad_batches * self.trainer.world_size
         size = batch.num_samples
-        loss_text = text.weighted_ce.detach() / text.tokens.clamp(min=1)
-        loss_image = image.weighted_ce.detach() / image.tokens.clamp(min=1)
+        loss_text = text.weighted_loss.detach() / text.tokens.clamp(min=1)
+        loss_image = image.weighted_loss.detach() / image.tokens.clamp(min=1)
         self.log_dict(
             {"train/loss_text": loss_text, "train/loss_image": loss_image,
              "train/loss": hp.lambda_text * loss_text + hp.lambda_image * loss_image},
@@ -182,9 +194,9 @@ class UnifiedLM(L.LightningModule):
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        text, image = self.heads(batch)
-        self.val_text.update(text.weighted_ce / text.tokens.clamp(min=1), weight=text.tokens)
-        self.val_image.update(image.weighted_ce / image.tokens.clamp(min=1), weight=image.tokens)
+        text, image = self.heads(batch, batch_idx)  # the same noise at every validation
+        self.val_text.update(text.weighted_loss / text.tokens.clamp(min=1), weight=text.tokens)
+        self.val_image.update(image.weighted_loss / image.tokens.clamp(min=1), weight=image.tokens)
         switch = self._switch_accuracy(text)
         size = batch.num_samples
         if switch is not None:

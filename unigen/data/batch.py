@@ -47,6 +47,12 @@ class Batch:
     sample_index: torch.Tensor
     """(R, T) the part (sample, or image turn of a sample) whose weight the label at each position
     takes (index into the per-part fields)."""
+    image_blocks: torch.Tensor
+    """(R, T) 0 outside bidirectional image blocks, k > 0 inside a row's k-th one (a noised latent
+    block: bidirectional inside, read by no other token; :func:`block_attention`)."""
+    image_values: torch.Tensor
+    """(M, C) float continuous image payload of the ``image_mask`` positions in row-major order
+    (BAGEL's latent tokens); (0,) when the image payload is ids (in ``input_ids``)."""
     text_weight: torch.Tensor
     """(S,) per-part weight of the text loss; 1 unless a reward callback sets it."""
     image_weight: torch.Tensor
@@ -81,6 +87,11 @@ class Batch:
     def supervised_tokens(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(text, image) supervised-token counts of this batch."""
         return (self.text_labels != IGNORE).sum(), (self.image_labels != IGNORE).sum()
+
+    def part_samples(self) -> torch.Tensor:
+        """(S,) the sample each part belongs to (0, 1, ... in order; a sample's turns share one)."""
+        starts = [i == 0 or key != self.keys[i - 1] for i, key in enumerate(self.keys)]
+        return torch.tensor(starts, dtype=torch.long).cumsum(0) - 1
 
     def token_weights(self, modality: str) -> torch.Tensor:
         """(R, T) the per-sample weight of ``modality`` at every token."""
@@ -120,6 +131,23 @@ class Batch:
         device = torch.device(device)
         non_blocking = device.type not in ("cpu", "mps")  # as Lightning does for bare tensors
         return self.apply(lambda t: t.to(device, non_blocking=non_blocking))
+
+
+def block_attention(batch: Batch) -> torch.Tensor:
+    """(R, 1, T, T) bool attention (True: the query row may read the key column): causal within
+    each sample (a padded row, or a packed row's segment), except that a bidirectional image block
+    (``image_blocks``) reads all of itself and is read by no other token; padding reads itself only."""
+    t = batch.input_ids.shape[1]
+    sample = batch.part_samples().to(batch.sample_index.device)[batch.sample_index]
+    real = batch.attention_mask.bool()
+    same = (sample[:, :, None] == sample[:, None, :]) & real[:, None, :] & real[:, :, None]
+    slots = torch.arange(t, device=sample.device)
+    causal = slots[None, :, None] >= slots[None, None, :]
+    blocks = batch.image_blocks
+    key_in_block = (blocks > 0)[:, None, :]
+    own_block = (blocks[:, :, None] == blocks[:, None, :]) & key_in_block
+    allowed = same & ((causal & ~key_in_block) | own_block)
+    return (allowed | torch.eye(t, dtype=torch.bool, device=sample.device))[:, None]
 
 
 def collate(examples: list[Example], pad_id: int, pack_length: int | None = None) -> Batch:

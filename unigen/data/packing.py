@@ -34,6 +34,8 @@ class Rows(NamedTuple):
     attention_mask: torch.Tensor
     position_ids: torch.Tensor
     sample_index: torch.Tensor
+    image_blocks: torch.Tensor
+    image_values: torch.Tensor
 
 
 def part_offsets(examples: list[Example]) -> list[int]:
@@ -56,6 +58,22 @@ def padded_part_index(examples: list[Example], length: int) -> torch.Tensor:
                                       for e, offset in zip(examples, part_offsets(examples))], dtype=np.int64))
 
 
+def image_values(examples: list[Example]) -> torch.Tensor:
+    """(M, C) the continuous image payloads of ``examples`` in order ((0,) when they hold image ids)."""
+    values = [e.image_values for e in examples if e.image_values is not None]
+    return torch.from_numpy(np.concatenate(values)) if values else torch.zeros(0)
+
+
+def row_blocks(examples: list[Example]) -> list[list[int]]:
+    """Each example's bidirectional-block numbers, renumbered after the blocks of the examples
+    before it in the same row (so a row's blocks stay distinct)."""
+    out, seen = [], 0
+    for e in examples:
+        out.append([b + seen if b else 0 for b in e.blocks])
+        seen += max(e.blocks, default=0)
+    return out
+
+
 def pad_rows(examples: list[Example], pad_id: int) -> Rows:
     """One right-padded row per sample (its padding belongs to its last part)."""
     length = max(len(e.input_ids) for e in examples)
@@ -66,14 +84,17 @@ def pad_rows(examples: list[Example], pad_id: int) -> Rows:
 
     lengths = torch.tensor([len(e.input_ids) for e in examples])
     attention_mask = (torch.arange(length)[None, :] < lengths[:, None]).long()
+    positions = [np.pad(e.positions, (0, length - len(e.positions)), mode="edge") for e in examples]
     return Rows(
         input_ids=padded("input_ids", pad_id, np.int64),
         image_mask=padded("image_mask", False, np.bool_),
         text_labels=padded("text_labels", IGNORE, np.int64),
         image_labels=padded("image_labels", IGNORE, np.int64),
         attention_mask=attention_mask,
-        position_ids=(attention_mask.cumsum(1) - 1).clamp(min=0),
+        position_ids=torch.from_numpy(np.array(positions, dtype=np.int64)),
         sample_index=padded_part_index(examples, length),
+        image_blocks=padded("blocks", 0, np.int64),
+        image_values=image_values(examples),
     )
 
 
@@ -114,16 +135,18 @@ def pack_rows(examples: list[Example], max_len: int, pad_id: int, pad_to_multipl
     attention_mask = torch.zeros(shape, dtype=torch.long)
     position_ids = torch.zeros(shape, dtype=torch.long)
     sample_index = torch.zeros(shape, dtype=torch.long)
+    image_blocks = torch.zeros(shape, dtype=torch.long)
     offsets = part_offsets(examples)
     for r, row in enumerate(rows):
         start = 0
-        for i in row:
+        for i, blocks in zip(row, row_blocks([examples[i] for i in row])):
             e, end = examples[i], start + lengths[i]
             input_ids[r, start:end] = torch.tensor(e.input_ids)
             image_mask[r, start:end] = torch.tensor(e.image_mask)
             text_labels[r, start:end] = torch.tensor(e.text_labels)
             image_labels[r, start:end] = torch.tensor(e.image_labels)
-            position_ids[r, start:end] = torch.arange(lengths[i])
+            position_ids[r, start:end] = torch.tensor(e.positions)
+            image_blocks[r, start:end] = torch.tensor(blocks)
             if len(e.parts) == 1:
                 sample_index[r, start:] = offsets[i]  # trailing padding belongs to the row's last part
             else:
@@ -133,4 +156,6 @@ def pack_rows(examples: list[Example], max_len: int, pad_id: int, pad_to_multipl
             start = end
         attention_mask[r, :start] = 1
         position_ids[r, start:] = torch.arange(width - start)
-    return Rows(input_ids, image_mask, text_labels, image_labels, attention_mask, position_ids, sample_index)
+    values = image_values([examples[i] for row in rows for i in row])  # row-major, as image_mask orders them
+    return Rows(input_ids, image_mask, text_labels, image_labels, attention_mask, position_ids, sample_index,
+                image_blocks, values)

@@ -5,7 +5,9 @@ Format version 1 (see docs/trajectories.md). One sample per trajectory, key ``<p
 optional ``png``, and ``json`` (everything else, including ``rewards`` and ``format_version``).
 Format version 2 (written only for a trajectory with later turns) adds, for each turn k >= 1,
 ``turn<k>.txt`` (the reflection), ``turn<k>.npy`` (its image, empty = none) and optional
-``turn<k>.png``, and ``turns`` (their number) in ``json``. Readers accept both versions.
+``turn<k>.png``, and ``turns`` (their number) in ``json``. Format version 3 (written only for a
+continuous image payload) stores ``image_tokens.npy`` (and ``turn<k>.npy``) as a 2-D float32
+``(N, C)`` array of latent tokens (BAGEL); everything else as in 1 or 2. Readers accept all three.
 
 Shards are ``<prefix>-%06d.tar`` in one folder (the naming rule: :func:`shard_name` writes it,
 :func:`parse_shard_name` reads it back, :func:`shard_pattern` globs it; :func:`expand_shards` finds
@@ -39,7 +41,7 @@ from unigen.data.trajectory import Trajectory, Turn
 from unigen.files import atomic_write_bytes
 from unigen.scale import ranks
 
-FORMAT_VERSIONS = (1, 2)
+FORMAT_VERSIONS = (1, 2, 3)
 """Versions this reader knows. A trajectory without later turns is written as version 1 (byte-identical
 to what earlier unigen wrote, and readable by it); version 2 only when it has later turns."""
 INDEX_VERSION = 1
@@ -100,16 +102,30 @@ def index_path(out_dir: str | Path, prefix: str) -> Path:
     return Path(out_dir) / f"{prefix}-index.json"
 
 
-def npy_bytes(tokens: np.ndarray) -> bytes:
+def is_continuous(payload: np.ndarray) -> bool:
+    """A non-empty floating-point image payload (latents, format 3)."""
+    return len(payload) > 0 and np.issubdtype(np.asarray(payload).dtype, np.floating)
+
+
+def npy_bytes(payload: np.ndarray) -> bytes:
+    """.npy bytes of an image payload: int64 ids, or float32 latents (format 3)."""
     buf = io.BytesIO()
-    np.save(buf, np.asarray(tokens, dtype=np.int64), allow_pickle=False)
+    dtype = np.float32 if is_continuous(payload) else np.int64
+    np.save(buf, np.asarray(payload, dtype=dtype), allow_pickle=False)
     return buf.getvalue()
 
 
+def format_version(traj: Trajectory) -> int:
+    """3 for a continuous image payload, else 2 for later turns, else 1 (the oldest a reader needs)."""
+    if any(is_continuous(turn.image_tokens) for turn in traj.all_turns()):
+        return 3
+    return 2 if traj.turns else 1
+
+
 def to_sample(traj: Trajectory) -> dict[str, Any]:
-    """A trajectory as a WebDataset sample of bytes fields (format 2 iff it has later turns)."""
+    """A trajectory as a WebDataset sample of bytes fields (:func:`format_version`)."""
     meta = {name: getattr(traj, name) for name in JSON_FIELDS}
-    meta["format_version"] = 2 if traj.turns else 1
+    meta["format_version"] = format_version(traj)
     if traj.turns:
         meta["turns"] = len(traj.turns)
     sample = {
@@ -155,13 +171,17 @@ def _check_rewards(rewards: Any) -> None:
                 raise BadSample("bad_reward", f"reward {modality}/{name} = {value!r} is not a finite number")
 
 
-def _tokens(sample: dict[str, Any], member: str) -> np.ndarray:
+def _tokens(sample: dict[str, Any], member: str, version: int) -> np.ndarray:
+    """The image payload of ``member``: 1-D int ids, or (format 3) a 2-D float32 latent array."""
     try:
         tokens = load_npy(sample[member])
     except (ValueError, OSError, EOFError) as err:
         raise BadSample("bad_tokens", f"{member} unreadable: {err}") from err
+    if version == 3 and tokens.ndim == 2 and tokens.dtype == np.float32:
+        return tokens
     if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
-        raise BadSample("bad_tokens", f"{member} must be a 1-D int array, got {tokens.dtype} {tokens.shape}")
+        wanted = "a 1-D int array or a 2-D float32 array" if version == 3 else "a 1-D int array"
+        raise BadSample("bad_tokens", f"{member} must be {wanted} (format {version}), got {tokens.dtype} {tokens.shape}")
     return tokens.astype(np.int64)
 
 
@@ -172,14 +192,14 @@ def _text(sample: dict[str, Any], member: str) -> str:
         raise BadSample("bad_text", f"{member} is not UTF-8: {err}") from err
 
 
-def _turns(sample: dict[str, Any], count: Any, first_has_image: bool) -> list[Turn]:
+def _turns(sample: dict[str, Any], count: Any, first_has_image: bool, version: int) -> list[Turn]:
     """The later turns of a version-2 sample; every turn but the last follows an image and has one."""
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise BadSample("bad_turns", f"json 'turns' must be an integer >= 1, got {count!r}")
     missing = [f"turn{k}.{ext}" for k in range(1, count + 1) for ext in ("txt", "npy") if f"turn{k}.{ext}" not in sample]
     if missing:
         raise BadSample("missing_member", f"no {', '.join(missing)} (json says {count} turns)")
-    turns = [Turn(_text(sample, f"turn{k}.txt"), _tokens(sample, f"turn{k}.npy"), sample.get(f"turn{k}.png"))
+    turns = [Turn(_text(sample, f"turn{k}.txt"), _tokens(sample, f"turn{k}.npy", version), sample.get(f"turn{k}.png"))
              for k in range(1, count + 1)]
     check_turns([first_has_image] + [t.has_image for t in turns])
     return turns
@@ -203,8 +223,9 @@ def from_sample(sample: dict[str, Any]) -> Trajectory:
     if version not in FORMAT_VERSIONS:
         raise BadSample("format_version", f"{version!r}, this reader knows {FORMAT_VERSIONS}")
     _check_rewards(fields["rewards"])
-    tokens = _tokens(sample, "image_tokens.npy")
-    turns = _turns(sample, meta.get("turns"), len(tokens) > 0) if version == 2 else []
+    tokens = _tokens(sample, "image_tokens.npy", version)
+    has_turns = version == 2 or (version == 3 and "turns" in meta)
+    turns = _turns(sample, meta.get("turns"), len(tokens) > 0, version) if has_turns else []
     return Trajectory(prompt=_text(sample, "prompt.txt"), reasoning=_text(sample, "reasoning.txt"),
                       image_tokens=tokens, png=sample.get("png"), turns=turns, **fields)
 

@@ -51,7 +51,8 @@ class Turn:
 
     text: str
     image_tokens: np.ndarray = field(default_factory=no_image)
-    """VQ ids in raster order; empty when this turn ended without an image (only the last may)."""
+    """The image payload in raster order (VQ ids (N,) int64, or latents (N, C) float32); empty when this
+    turn ended without an image (only the last may)."""
     png: bytes | None = None
     """Optional decoded image."""
 
@@ -75,7 +76,8 @@ class Trajectory:
     prompt: str
     reasoning: str = ""
     image_tokens: np.ndarray = field(default_factory=no_image)
-    """VQ ids of the first image in raster order; empty when no image was produced."""
+    """The first image's payload in raster order: VQ ids (N,) int64 or latent tokens (N, C) float32
+    (format 3); empty when no image was produced."""
     category: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Structured prompt metadata (GenEval-style ``include`` etc.)."""

@@ -1,6 +1,6 @@
-"""Export a unigen Lightning checkpoint as a transformers model folder, atomically.
+"""Export a unigen Lightning checkpoint as a model folder in the family's layout, atomically.
 
-The folder holds safetensors weights, ``config.json``, ``generation_config.json`` (special ids,
+A BAGEL folder is the official layout (``UnifiedModel.save_pretrained``). A Janus folder holds safetensors weights, ``config.json``, ``generation_config.json`` (special ids,
 ``generation_kwargs.boi_token_id``, image token count, CFG scale), the tokenizer, the
 ``JanusProcessor`` files and a ``README.md`` model card. It is built in a hidden temporary folder
 beside ``out`` and renamed into place only when complete.
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 TRAINING_STATE = ("optimizer_states", "lr_schedulers", "loops", "callbacks")
 """Checkpoint entries only needed to resume training, left out before loading for export."""
 
-REQUIRED_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "processor_config.json")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
@@ -89,7 +88,7 @@ def export_checkpoint(
         card = render_card(out.name, meta, str(ckpt), net.spec, guidance_scale, data_strategy,
                            evaluation, None if summary is None else str(summary))
         (stage / "README.md").write_text(card)
-        _check_complete(stage, ADAPTER_FILES if adapter else REQUIRED_FILES)
+        _check_complete(stage, ADAPTER_FILES if adapter else net.saved_files)
         _readable_by_all(stage)
         _move_into_place(stage, out, overwrite)
     log.info("exported %s -> %s", ckpt, out)

@@ -37,6 +37,10 @@ class SamplingConfig:
     """Argmax instead of sampling, for both text and image ids."""
     max_images: int = 2
     """``interleaved`` mode: images a row may draw (first image + redraws); other modes draw one."""
+    flow: dict = field(default_factory=dict)
+    """A flow (block) image head's schedule, as its family names it (BAGEL: ``num_timesteps``,
+    ``timestep_shift``, ``cfg_interval``, ``cfg_renorm_min``, ``cfg_renorm_type``; unset: the
+    official defaults); ``cfg`` is its guidance scale. Ignored by token heads."""
 
     def __post_init__(self) -> None:
         if self.mode not in SAMPLING_MODES:
@@ -64,6 +68,8 @@ class SamplingConfig:
         out = asdict(self)
         if self.mode != "interleaved":
             del out["max_images"]
+        if not self.flow:
+            del out["flow"]
         return out
 
 
@@ -74,7 +80,8 @@ class SampleResult:
     reasoning: str
     reasoning_ids: list[int]
     image_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    """Exactly ``num_image_tokens`` int64 ids in raster order, or empty (no image)."""
+    """The image payload in raster order (``num_image_tokens`` int64 ids, or (N, C) float32 latents
+    of a block head), or empty (no image)."""
     switched: bool = False
     """The model emitted begin-of-image by itself (not appended by the program)."""
     stop: str = ""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from unigen.generation.blocks import sample_blocks
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.graphs import StaticDecoder
 from unigen.generation.pick import NoiseBlocks, StepNoise, row_keys
@@ -72,7 +73,8 @@ def max_new_tokens(model: UnifiedModel, config: SamplingConfig) -> int:
     between turns (``interleaved``) the end-of-image step."""
     text = 0 if config.mode == "direct" else config.max_reasoning_tokens + 1
     turns = config.images_per_row
-    return turns * (text + model.spec.image.num_tokens) + (turns - 1)
+    block_markers = 0 if model.image_head.autoregressive else 1  # a block head's BOI and EOI around its latents
+    return turns * (text + model.spec.image.num_tokens + block_markers) + (turns - 1)
 
 
 DECODERS = ("auto", "eager", "static", "cuda_graphs")
@@ -91,7 +93,7 @@ def sample(
     seeds: list[int] | None = None,
     decoder: str = "auto",
 ) -> list[SampleResult]:
-    """Sample one trajectory per prompt.
+    """Sample one trajectory per prompt (a block image head: ``unigen.generation.blocks``).
 
     ``seeds`` (one per prompt) fix each row's random stream independently of the rest of the batch;
     without them they are drawn from ``generator`` (or torch's global RNG). ``decoder``: see
@@ -106,6 +108,10 @@ def sample(
     if len(seeds) != len(prompts):
         raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
     device = next(model.parameters()).device
+    if not model.image_head.autoregressive:
+        if decoder in ("static", "cuda_graphs"):
+            raise ValueError(f"decoder '{decoder}' steps an autoregressive image head; this model draws image blocks")
+        return sample_blocks(model, prompts, config, seeds, device)
     if decoder == "auto":
         decoder = "cuda_graphs" if device.type == "cuda" else "eager"
     if decoder == "cuda_graphs" and device.type != "cuda":

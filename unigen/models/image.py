@@ -8,16 +8,21 @@ its shape and dtype, the latent / token grid and the side in pixels.
 :class:`ImageHead` holds the four things that differ between families, so nothing above the
 models floor special-cases a family:
 
-- **layout**: the slots of an image block in a sequence (:meth:`ImageHead.block`) and the
-  attention pattern inside it (:attr:`ImageHead.attention`: ``causal`` for VQ ids predicted one
-  by one, ``bidirectional`` inside a noised latent block);
-- **loss**: :meth:`ImageHead.loss` over the supervised image positions, as sums the trainer
-  divides by the global count (``unigen.losses``);
-- **sampling phase**: :meth:`ImageHead.sample_step`, the next payload element of each row;
+- **layout**: the slots of an image block in a sequence (:meth:`ImageHead.block`: ids, payload,
+  targets, rotary position offsets) and the attention pattern inside it
+  (:attr:`ImageHead.attention`: ``causal`` for VQ ids predicted one by one, ``bidirectional``
+  inside a noised latent block, which no later token reads);
+- **loss**: :meth:`ImageHead.inputs` embeds a training batch (a flow head noises its latents
+  there) and :meth:`ImageHead.loss` sums the weighted loss over the supervised image positions,
+  which the trainer divides by the global count (``unigen.losses``);
+- **sampling phase**: :meth:`ImageHead.sample_step` (an autoregressive head: the next payload
+  element of each row) or :meth:`ImageHead.draw` (a block head: the whole payload at once, over
+  the context the text phase left in the KV cache);
 - **decoding** to pixels: :meth:`ImageHead.decode`.
 
 A head is stateless and picklable (data workers get it with the spec); where it needs weights it
-takes the model (the family's ``UnifiedModel`` adapter) as an argument. :class:`CodebookHead` is the discrete-id head (Janus).
+takes the model (the family's ``UnifiedModel`` adapter) as an argument. :class:`CodebookHead` is
+the discrete-id head (Janus); BAGEL's flow head is ``unigen.models.bagel.flow_head.FlowHead``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,13 +90,19 @@ class ImageBlock:
     """The slots of one image block in a sequence (targets not yet shifted)."""
 
     ids: list[int]
-    """Per slot: a text id (the block's markers) or, where ``image``, a payload id."""
+    """Per slot: a text id (the block's markers) or, where ``image``, a payload id (0 for a
+    continuous payload, which travels in ``values``)."""
     image: list[bool]
     """Slots that hold the image payload."""
     text_targets: list[int]
     """Text id each slot is trained to be (``IGNORE`` where none)."""
     image_targets: list[int]
-    """Payload id each slot is trained to be (``IGNORE`` where none)."""
+    """Payload id each slot is trained to be (``IGNORE`` where none); a head that does not predict
+    the next element (:attr:`ImageHead.autoregressive` false) marks its supervised slots with 0."""
+    positions: list[int]
+    """Rotary position of each slot, relative to the block's first slot."""
+    values: np.ndarray | None = None
+    """The continuous payload ((N, C) float32) of the ``image`` slots in order; None for ids."""
 
 
 def guide(logits: torch.Tensor, cfg: float) -> torch.Tensor:
@@ -104,8 +116,20 @@ def guide(logits: torch.Tensor, cfg: float) -> torch.Tensor:
 class ImageHead(ABC):
     """How one family lays out, trains, samples and decodes an image (see the module docstring)."""
 
-    attention: str
-    """Attention inside an image block: ``causal`` or ``bidirectional`` (:data:`ATTENTION_PATTERNS`)."""
+    autoregressive: bool
+    """True: payload elements are predicted one by one, each from the position before it (causal
+    attention, targets shifted like text, :meth:`sample_step`). False: the block is produced as a
+    whole (bidirectional inside, invisible to later tokens, targets at the slots themselves,
+    :meth:`draw`)."""
+    empty_unconditional: bool = False
+    """The unconditional context of guidance and condition dropout: False, the same sequence with
+    its text in the unconditional form (``TokenSpec.unconditional``); True, no text at all (the
+    image block alone, as BAGEL's text-free context)."""
+
+    @property
+    def attention(self) -> str:
+        """Attention inside an image block: ``causal`` or ``bidirectional`` (:data:`ATTENTION_PATTERNS`)."""
+        return "causal" if self.autoregressive else "bidirectional"
 
     def __init__(self, spec: ImageSpec, begin_id: int, end_id: int):
         """``begin_id`` / ``end_id``: the text ids that open and close an image block."""
@@ -120,15 +144,29 @@ class ImageHead(ABC):
         """The slots of an image block; ``switch_target``: the text target at the opening slot."""
 
     @abstractmethod
-    def loss(self, model: nn.Module, hidden: torch.Tensor, labels: torch.Tensor, token_weight: torch.Tensor,
-             chunk_size: int = 0) -> HeadOutput:
-        """Weighted loss sums over the supervised positions of ``labels`` (``unigen.losses``)."""
+    def inputs(self, model: nn.Module, ids: torch.Tensor, image_mask: torch.Tensor, values: torch.Tensor,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, Any]:
+        """(R, T, H) input embeddings of a training batch (``values``: the continuous payload of
+        the ``image_mask`` slots in order; ``generator``: the head's training noise), and the state
+        :meth:`loss` needs from them."""
 
     @abstractmethod
+    def loss(self, model: nn.Module, hidden: torch.Tensor, labels: torch.Tensor, token_weight: torch.Tensor,
+             state: Any, chunk_size: int = 0) -> HeadOutput:
+        """Weighted loss sums over the supervised positions of ``labels`` (``unigen.losses``)."""
+
     def sample_step(self, model: nn.Module, hidden: torch.Tensor, guidance: float,
                     pick: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """(R, H) last hidden states -> the next payload element of each conditional row; ``pick``
-        chooses from a distribution (the sampler's filters and per-row noise)."""
+        """Autoregressive heads: (R, H) last hidden states -> the next payload element of each
+        conditional row; ``pick`` chooses from a distribution (the sampler's filters and per-row noise)."""
+        raise NotImplementedError(f"{type(self).__name__} draws whole blocks (draw), not one element per step")
+
+    def draw(self, model: nn.Module, context: Any, noise: torch.Tensor, guidance: float,
+             settings: dict[str, Any]) -> torch.Tensor:
+        """Block heads: (B, *payload shape) payloads of the rows whose text phase left ``context``
+        (the model's KV cache and key mask, ``UnifiedModel.block_context``), from ``noise`` of that
+        shape; ``guidance``: the guidance scale, ``settings``: the head's sampling settings."""
+        raise NotImplementedError(f"{type(self).__name__} samples one element per step (sample_step), not blocks")
 
     @abstractmethod
     def decode(self, model: nn.Module, payload: torch.Tensor) -> torch.Tensor:
@@ -139,7 +177,7 @@ class CodebookHead(ImageHead):
     """Discrete image ids in their own vocabulary (Janus): ``[begin] ids [end]``, causal; weighted
     token cross-entropy over the codebook; next-id sampling with logit guidance; VQ decoding."""
 
-    attention = "causal"
+    autoregressive = True
 
     def check(self, payload: np.ndarray) -> np.ndarray:
         tokens, spec = np.asarray(payload), self.spec
@@ -156,10 +194,15 @@ class CodebookHead(ImageHead):
             image=[False, *[True] * len(ids), False],
             text_targets=[switch_target, *[IGNORE] * len(ids), self.end_id],
             image_targets=[IGNORE, *ids, IGNORE],
+            positions=list(range(len(ids) + 2)),
         )
 
+    def inputs(self, model: nn.Module, ids: torch.Tensor, image_mask: torch.Tensor, values: torch.Tensor,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, None]:
+        return model.embed_mixed(ids, image_mask), None
+
     def loss(self, model: nn.Module, hidden: torch.Tensor, labels: torch.Tensor, token_weight: torch.Tensor,
-             chunk_size: int = 0) -> HeadOutput:
+             state: None = None, chunk_size: int = 0) -> HeadOutput:
         return weighted_token_ce(model.image_logits, hidden, labels, token_weight, chunk_size)
 
     def sample_step(self, model: nn.Module, hidden: torch.Tensor, guidance: float,

@@ -13,7 +13,6 @@ host RAM per rank; here it is the shard (~3.7 GB per rank of 8 in fp32).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -92,7 +91,7 @@ def materialize(model: UnifiedModel, source: str, pretrained: bool, device: torc
             if module._non_persistent_buffers_set or not pretrained:
                 hf._init_weights(module)
         if pretrained:
-            load_rows(hf, Path(source))
+            load_rows(hf, model.weight_files(Path(source)), Path(source))
 
 
 def load_sharded(source: str, mesh: DeviceMesh, device: torch.device | str, dtype: torch.dtype | None = None,
@@ -106,33 +105,21 @@ def load_sharded(source: str, mesh: DeviceMesh, device: torch.device | str, dtyp
     return model
 
 
-def safetensors_files(folder: Path) -> dict[str, Path]:
-    """Tensor name -> the file holding it (``model.safetensors`` or a sharded index)."""
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        return {name: folder / file for name, file in json.loads(index.read_text())["weight_map"].items()}
-    single = folder / "model.safetensors"
-    if not single.is_file():
-        raise FileNotFoundError(f"no model.safetensors or model.safetensors.index.json in '{folder}'")
-    with safe_open(single, framework="pt") as f:
-        return {name: single for name in f.keys()}
-
-
-def load_rows(hf: nn.Module, folder: Path) -> None:
-    """Copy each rank's rows (its dim-0 shard) of every tensor from the files into ``hf``'s state."""
-    files = safetensors_files(folder)
+def load_rows(hf: nn.Module, files: dict[str, tuple[Path, str]], folder: Path) -> None:
+    """Copy each rank's rows (its dim-0 shard) of every tensor from the files into ``hf``'s state
+    (``files``: our tensor name -> (file, its name there), ``UnifiedModel.weight_files``)."""
     state = hf.state_dict()
     missing = sorted(set(state) - set(files))
     if missing:
         raise KeyError(f"'{folder}' lacks {len(missing)} tensor(s) of the model, e.g. {missing[:3]}")
     by_file: dict[Path, list[str]] = {}
     for name in state:
-        by_file.setdefault(files[name], []).append(name)
+        by_file.setdefault(files[name][0], []).append(name)
     for path, names in by_file.items():
         with safe_open(path, framework="pt") as f:
             for name in names:
                 target = state[name]
-                rows = f.get_slice(name)
+                rows = f.get_slice(files[name][1])
                 if isinstance(target, DTensor):
                     local = target.to_local()
                     start = local_offset(target)

@@ -14,12 +14,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from transformers import AutoConfig
 
 from unigen.models.image import ImageHead, ImageSpec
+from unigen.models.weight_files import safetensors_files
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -101,6 +104,35 @@ class UnifiedModel(nn.Module, ABC):
     """Folder -> the tokenizer saved with the model."""
     default_tokenizer: Callable[[], Any]
     """The tokenizer of an architecture YAML that names none."""
+    saved_files: tuple[str, ...]
+    """Files every folder :meth:`save_pretrained` writes holds (an export checks them)."""
+    lora_pattern: str = r".*language_model\.layers\.\d+\..*\.({names})"
+    """The decoder's projections LoRA adapts (a regex over ``hf``'s module names; ``{names}``: the targets)."""
+
+    @classmethod
+    def config_from_dict(cls, raw: dict[str, Any]) -> Any:
+        """The architecture config of an architecture YAML's keys."""
+        return cls.config_class(**raw)
+
+    @classmethod
+    def official_layout(cls, folder: Path) -> bool:
+        """Whether ``folder`` (without a transformers ``config.json``) is this family's release layout."""
+        return False
+
+    @classmethod
+    def folder_config(cls, folder: str) -> Any:
+        """The architecture config of a model folder."""
+        return AutoConfig.from_pretrained(folder)
+
+    def weight_files(self, folder: Path) -> dict[str, tuple[Path, str]]:
+        """Each tensor of ``self.hf``'s state -> (the safetensors file of ``folder`` holding it, its
+        name there): per-rank sharded reads (``unigen.models.sharded``)."""
+        return safetensors_files(folder)
+
+    @classmethod
+    def pretrained(cls, folder: str, dtype: torch.dtype | None, attn_implementation: str) -> nn.Module:
+        """The model of a folder with its weights."""
+        return cls.hf_class.from_pretrained(folder, dtype=dtype, attn_implementation=attn_implementation)
 
     @property
     @abstractmethod
@@ -123,8 +155,13 @@ class UnifiedModel(nn.Module, ABC):
         position_ids: torch.Tensor | None = None,
         past_key_values: Any = None,
         use_cache: bool = False,
+        experts: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, Any]:
-        """Run the transformer: returns (hidden states (B, T, H), the cache or None)."""
+        """Run the transformer: returns (hidden states (B, T, H), the cache or None).
+
+        ``attention_mask``: (B, T) 0/1 (padding; with a cache, over all cache slots), or a
+        (B, 1, T, T) bool block mask (True: may attend). ``experts``: (B, T) bool, tokens of the
+        image expert of a Mixture-of-Transformers backbone (single-expert backbones ignore it)."""
 
     @abstractmethod
     def text_logits(self, hidden: torch.Tensor) -> torch.Tensor:

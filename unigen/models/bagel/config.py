@@ -2,7 +2,8 @@
 
 An official BAGEL folder holds only ``llm_config.json`` (Qwen2) and ``vit_config.json`` (SigLIP);
 the latent geometry lives in the official code (``app.py``: FLUX VAE with 16 channels and 8x
-downsampling, 2x2 latent patches, ``max_latent_size=64``), so those are this module's defaults.
+downsampling, 2x2 latent patches, ``max_latent_size=64``), so those are this module's defaults. A
+folder unigen exports adds ``unigen_bagel.json`` with the fields that differ (``GEOMETRY_FILE``).
 """
 
 from __future__ import annotations
@@ -20,18 +21,52 @@ QWEN25_7B = dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, n
 """The Qwen2.5-7B decoder of BAGEL-7B-MoT (both experts have this shape)."""
 
 
+GEOMETRY_FILE = "unigen_bagel.json"
+AUTOENCODERS = ("flux", "pixels")
+
+
 @dataclass
 class BagelConfig:
     """The MoT decoder (``llm``) and the latent image geometry of the flow head."""
 
+    model_type = "bagel"
     llm: Qwen2Config
     latent_channels: int = 16
     vae_downsample: int = 8
     latent_patch_size: int = 2
     max_latent_size: int = 64
     timestep_shift: float = 1.0
+    image_size: int | None = None
+    """Side of the square images unigen trains and samples, in pixels (unset: the largest the latent
+    position table covers, ``max_latent_size`` tokens: 1024 px for the release)."""
+    autoencoder: str = "flux"
+    """``flux``: the FLUX VAE of ``ae.safetensors``; ``pixels``: latents are the pixels themselves
+    (``latent_channels`` 3, ``vae_downsample`` 1: tiny models and toy worlds)."""
     vit: dict[str, Any] | None = field(default=None)
     """The raw SigLIP config of the folder (the understanding encoder is not built here)."""
+
+    def __post_init__(self) -> None:
+        if self.autoencoder not in AUTOENCODERS:
+            raise ValueError(f"BAGEL autoencoder '{self.autoencoder}' is not one of {AUTOENCODERS}")
+        if self.autoencoder == "pixels" and (self.latent_channels, self.vae_downsample) != (3, 1):
+            raise ValueError("the 'pixels' autoencoder needs latent_channels 3 and vae_downsample 1, got "
+                             f"{self.latent_channels} and {self.vae_downsample}")
+        if self.image_size is None:
+            self.image_size = self.max_latent_size * self.latent_downsample
+        side, rest = divmod(self.image_size, self.latent_downsample)
+        if rest or not 0 < side <= self.max_latent_size:
+            raise ValueError(f"image_size {self.image_size} must be a multiple of {self.latent_downsample} pixels "
+                             f"per latent token with at most max_latent_size {self.max_latent_size} per side")
+
+    @property
+    def grid_side(self) -> int:
+        """Latent tokens per image side."""
+        return self.image_size // self.latent_downsample
+
+    def geometry(self) -> dict[str, Any]:
+        """The latent fields that differ from the official defaults (what ``GEOMETRY_FILE`` holds)."""
+        defaults = BagelConfig(llm=self.llm)
+        return {name: getattr(self, name) for name in GEOMETRY_FIELDS if getattr(self, name) != getattr(defaults, name)}
 
     @property
     def patch_dim(self) -> int:
@@ -62,9 +97,15 @@ class BagelConfig:
         llm_path = folder / "llm_config.json"
         if not llm_path.is_file():
             raise FileNotFoundError(f"'{folder}' is not a BAGEL folder: '{llm_path.name}' is missing")
-        vit_path = folder / "vit_config.json"
+        vit_path, geometry_path = folder / "vit_config.json", folder / GEOMETRY_FILE
         vit = json.loads(vit_path.read_text()) if vit_path.is_file() else None
-        return cls(llm=qwen2_config(json.loads(llm_path.read_text())), vit=vit, **overrides)
+        saved = json.loads(geometry_path.read_text()) if geometry_path.is_file() else {}
+        geometry = {name: value for name, value in saved.items() if name in GEOMETRY_FIELDS}
+        return cls(llm=qwen2_config(json.loads(llm_path.read_text())), vit=vit, **{**geometry, **overrides})
+
+
+GEOMETRY_FIELDS = ("latent_channels", "vae_downsample", "latent_patch_size", "max_latent_size", "timestep_shift",
+                   "image_size", "autoencoder")
 
 
 def qwen2_config(raw: dict[str, Any]) -> Qwen2Config:

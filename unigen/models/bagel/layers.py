@@ -3,7 +3,9 @@
 Every token runs through one of two experts of identical shape, picked by a per-token expert
 index (0 = understanding: text and image markers; 1 = generation: latent tokens): its own q/k/v/o
 projections, q/k RMS norms, input / post-attention norms, MLP and final norm. Attention is joint:
-all tokens of a row attend to each other as the explicit block mask allows (see ``mask.py``).
+all tokens of a row attend to each other as the explicit block mask allows (see ``layout.py``).
+A :class:`KVCache` keeps the keys and values of the positions decoded so far (the sampler's text
+phase); a latent block being denoised reads it without writing to it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import Qwen2Config
 from transformers.models.qwen2.modeling_qwen2 import (
     Qwen2MLP,
@@ -43,6 +46,36 @@ def pair(make) -> Routed:
     return Routed(make(), make())
 
 
+class KVCache:
+    """Per layer, keys and values (B, kv_heads, max_len, head_dim) of the ``length`` slots written."""
+
+    def __init__(self, layers: int, max_len: int):
+        self.keys: list[torch.Tensor | None] = [None] * layers
+        self.values: list[torch.Tensor | None] = [None] * layers
+        self.max_len, self.length = max_len, 0
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor, write: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the cached slots followed by the new ones (n = ``k.shape[2]``);
+        ``write`` stores the new ones at slots ``length .. length + n`` (:meth:`advance` commits)."""
+        n, end = k.shape[2], self.length + k.shape[2]
+        if not write:
+            if self.keys[layer] is None:
+                return k, v
+            return (torch.cat([self.keys[layer][:, :, :self.length], k], 2),
+                    torch.cat([self.values[layer][:, :, :self.length], v], 2))
+        if end > self.max_len:
+            raise ValueError(f"the KV cache holds {self.max_len} positions, writing {n} after {self.length}")
+        if self.keys[layer] is None:
+            shape = (k.shape[0], k.shape[1], self.max_len, k.shape[3])
+            self.keys[layer], self.values[layer] = k.new_zeros(shape), v.new_zeros(shape)
+        self.keys[layer][:, :, self.length:end] = k
+        self.values[layer][:, :, self.length:end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def advance(self, n: int) -> None:
+        self.length += n
+
+
 def head_dim(config: Qwen2Config) -> int:
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
@@ -62,15 +95,17 @@ class MoTAttention(nn.Module):
         self.k_norm = pair(lambda: Qwen2RMSNorm(self.head_dim, eps=eps))
 
     def forward(self, h: torch.Tensor, gen: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                mask: torch.Tensor) -> torch.Tensor:
+                mask: torch.Tensor, cache: KVCache | None = None, layer: int = 0, write: bool = True) -> torch.Tensor:
         """``h`` (B, L, D), ``gen`` (B, L) bool, ``rope`` = (cos, sin) (B, L, head_dim), ``mask``
-        (B, L, L) bool, True where query i may attend to key j."""
+        (B, L, K) bool, True where query i may attend to key j (K = L, or the cached slots + L)."""
         b, n, _ = h.shape
         q = self.q_norm(self.q(h, gen).view(b, n, self.heads, self.head_dim), gen)
         k = self.k_norm(self.k(h, gen).view(b, n, self.kv_heads, self.head_dim), gen)
-        v = self.v(h, gen).view(b, n, self.kv_heads, self.head_dim)
+        v = self.v(h, gen).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rotary_pos_emb(q.transpose(1, 2), k.transpose(1, 2), *rope)
-        out = F.scaled_dot_product_attention(q, k, v.transpose(1, 2), attn_mask=mask[:, None],
+        if cache is not None:
+            k, v = cache.extend(layer, k, v, write)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None],
                                              enable_gqa=self.kv_heads != self.heads)
         return self.o(out.transpose(1, 2).reshape(b, n, self.heads * self.head_dim), gen)
 
@@ -87,8 +122,8 @@ class MoTDecoderLayer(nn.Module):
         self.mlp = pair(lambda: Qwen2MLP(config))
 
     def forward(self, x: torch.Tensor, gen: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.input_norm(x, gen), gen, rope, mask)
+                mask: torch.Tensor, cache: KVCache | None = None, layer: int = 0, write: bool = True) -> torch.Tensor:
+        x = x + self.attn(self.input_norm(x, gen), gen, rope, mask, cache, layer, write)
         return x + self.mlp(self.post_norm(x, gen), gen)
 
 
@@ -102,11 +137,19 @@ class MoTDecoder(nn.Module):
         self.layers = nn.ModuleList(MoTDecoderLayer(config) for _ in range(config.num_hidden_layers))
         self.norm = pair(lambda: Qwen2RMSNorm(config.hidden_size, eps=config.rms_norm_eps))
         self.rotary = Qwen2RotaryEmbedding(config)
+        self.checkpointing: dict | None = None
+        """``torch.utils.checkpoint`` keyword arguments while activation checkpointing is on."""
 
     def forward(self, embeds: torch.Tensor, gen: torch.Tensor, position_ids: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
-        """Final hidden states (B, L, D) of input embeddings ``embeds`` (B, L, D)."""
+                mask: torch.Tensor, cache: KVCache | None = None, write: bool = True) -> torch.Tensor:
+        """Final hidden states (B, L, D) of input embeddings ``embeds`` (B, L, D); with ``cache``,
+        after its slots (``write``: keep these positions there)."""
         rope = self.rotary(embeds, position_ids)
-        for layer in self.layers:
-            embeds = layer(embeds, gen, rope, mask)
+        for i, layer in enumerate(self.layers):
+            if self.checkpointing is not None and self.training and cache is None:
+                embeds = checkpoint(layer, embeds, gen, rope, mask, **self.checkpointing)
+            else:
+                embeds = layer(embeds, gen, rope, mask, cache, i, write)
+        if cache is not None and write:
+            cache.advance(embeds.shape[1])
         return self.norm(embeds, gen)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers.models.qwen2.modeling_qwen2 import Qwen2RMSNorm, Qwen2RotaryEmbedding
 
 from unigen.models.bagel.config import BagelConfig
 from unigen.models.bagel.embeddings import LatentPositionEmbedding, TimestepEmbedder
@@ -34,15 +35,36 @@ class BagelModel(nn.Module):
     def init_weights(self) -> None:
         """Qwen2's normal(0, initializer_range) init for linear and embedding weights, unit norms,
         zero biases; ``llm2vae`` zero (a fresh flow head predicts velocity 0)."""
-        std = self.config.llm.initializer_range
         for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)) and not module.weight.is_meta:
-                nn.init.normal_(module.weight, std=std)
-                if getattr(module, "bias", None) is not None:
-                    nn.init.zeros_(module.bias)
-        if not self.llm2vae.weight.is_meta:
-            nn.init.zeros_(self.llm2vae.weight)
-            nn.init.zeros_(self.llm2vae.bias)
+            self._init_weights(module)
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """One module's initial state, as transformers names it (a meta-device build materialises
+        module by module: ``unigen.models.sharded``): weights above, the rotary frequencies and the
+        sin-cos table recomputed."""
+        if isinstance(module, (nn.Linear, nn.Embedding)) and not module.weight.is_meta:
+            if module is self.llm2vae:
+                nn.init.zeros_(module.weight)
+            else:
+                nn.init.normal_(module.weight, std=self.config.llm.initializer_range)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, Qwen2RMSNorm) and not module.weight.is_meta:
+            nn.init.ones_(module.weight)
+        elif isinstance(module, Qwen2RotaryEmbedding) and not module.inv_freq.is_meta:
+            inv_freq, _ = module.compute_default_rope_parameters(module.config)
+            module.inv_freq.copy_(inv_freq)
+            module.original_inv_freq.copy_(inv_freq)
+        elif isinstance(module, LatentPositionEmbedding):
+            module.reset_parameters()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token embedding (transformers' name: FSDP2 shards it as its own group)."""
+        return self.decoder.embed_tokens
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
 
     def embed(self, batch: PackedBatch, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """(B, L, D) inputs: token embeddings, latent slots replaced by the embedded noisy latents

@@ -77,6 +77,7 @@ class JanusUnified(UnifiedModel):
     token_spec = staticmethod(janus_token_spec)
     load_tokenizer = staticmethod(load_janus_tokenizer)
     default_tokenizer = staticmethod(byte_level_tokenizer)
+    saved_files = ("config.json", "generation_config.json", "tokenizer_config.json", "processor_config.json")
 
     def __init__(self, hf: JanusForConditionalGeneration, spec: TokenSpec, freeze: tuple[str, ...] = ("vision", "vq")):
         super().__init__()
@@ -113,7 +114,8 @@ class JanusUnified(UnifiedModel):
     def embed_image(self, ids: torch.Tensor) -> torch.Tensor:
         return self.hf.prepare_embeddings_for_image_generation(ids)
 
-    def backbone(self, inputs_embeds, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False):
+    def backbone(self, inputs_embeds, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False,
+                 experts=None):
         out = self.hf.model.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
