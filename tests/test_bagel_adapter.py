@@ -268,3 +268,11 @@ def test_7b_config_parses_and_builds_on_meta():
     model, pretrained = build_on_meta("configs/models/bagel_7b.yaml")
     params = sum(p.numel() for p in model.parameters())
     assert not pretrained and 14.0e9 < params < 14.5e9 and all(p.is_meta for p in model.parameters())
+
+
+def test_a_flux_model_without_a_release_folder_names_the_missing_vae():
+    from unigen.models.sharded import build_on_meta
+
+    model, _ = build_on_meta("configs/models/bagel_7b.yaml")
+    with pytest.raises(FileNotFoundError, match="no ae.safetensors"):
+        model.decode_images(torch.zeros(1, 4096, 64))

@@ -238,3 +238,28 @@ def test_flow_sampling_matches_the_reference(ref, models, renorm):
     uncond = pack([[SampleLayout().latent_block(h, w, SOI, EOI, MAX_SIDE)]])
     got = sample_block(ours, cond, uncond, latent_inputs["packed_init_noises"], schedule)
     record(f"sampled latents ({renorm} renorm, 7 Euler steps, cfg 4)", got, expected, atol=1e-4)
+
+
+def test_flux_vae_through_diffusers_equals_the_official_autoencoder(tmp_path):
+    """The release's autoencoder code (``modeling/autoencoder.py``) at a tiny random size, saved as an
+    ``ae.safetensors``, loaded through diffusers' AutoencoderKL (``bagel.flux_vae``): the same scaled
+    posterior mean and the same decoded pixels."""
+    pytest.importorskip("diffusers")
+    pytest.importorskip("einops")
+    from unigen.models.bagel.flux_vae import FluxShape, load_flux
+
+    spec = importlib.util.spec_from_file_location("bagel_autoencoder", os.path.join(REFERENCE, "modeling", "autoencoder.py"))
+    official = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(official)
+    torch.manual_seed(0)
+    params = official.AutoEncoderParams(resolution=32, in_channels=3, downsample=4, ch=32, out_ch=3, ch_mult=[1, 2],
+                                        num_res_blocks=1, z_channels=4, scale_factor=0.3611, shift_factor=0.1159)
+    reference = official.AutoEncoder(params).eval()
+    reference.reg.sample = False  # the posterior mean (the trainer samples it)
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(tmp_path / "ae.safetensors"))
+    ours = load_flux(tmp_path / "ae.safetensors", FluxShape(channels=32, multipliers=(1, 2), res_blocks=1, z_channels=4))
+    pixels = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        record("FLUX VAE latents (scaled posterior mean)", ours.encode(pixels), reference.encode(pixels))
+        z = torch.randn(2, 4, 16, 16)
+        record("FLUX VAE decoded pixels", ours.decode(z), reference.decode(z).clamp(-1, 1))

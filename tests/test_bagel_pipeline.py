@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tests.conftest import REPO
-from tests.test_kill_resume import SHORT_FIT, final_loss_and_weights, kill_when, run, workdir
+from tests.test_kill_resume import SHORT_FIT, kill_when, resume_and_compare, run, workdir
 from unigen.cli import main
 from unigen.data.batch import collate
 from unigen.data.sequence import build_example
@@ -89,10 +89,4 @@ def test_sigkilled_bagel_fit_resumes_to_the_same_final_loss(tmp_path, bagel_data
     killed = workdir(tmp_path, "killed", bagel_data)
     ckpt = killed / "runs/tiny/checkpoints/last.ckpt"
     kill_when(config + ["--ckpt_path", "latest"], killed, ckpt.exists)
-    log = run(config + ["--ckpt_path", "latest"], killed)
-    assert f"resuming from {ckpt}" in log
-    step, loss, weights = final_loss_and_weights(killed)
-    whole_step, whole_loss, whole_weights = final_loss_and_weights(whole)
-    assert step == whole_step == 12
-    assert loss == pytest.approx(whole_loss, rel=1e-5), (loss, whole_loss)
-    assert max(float((weights[k] - whole_weights[k]).abs().max()) for k in weights) < 1e-5
+    resume_and_compare(config, killed, whole)

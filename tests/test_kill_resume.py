@@ -85,6 +85,18 @@ def final_loss_and_weights(root: Path) -> tuple[int, float, dict[str, torch.Tens
     return ckpt["global_step"], losses[last], ckpt["state_dict"]
 
 
+def resume_and_compare(config: list[str], killed: Path, whole: Path) -> None:
+    """Resume the killed fit with ``--ckpt_path latest``: it ends at step 12 with the uninterrupted
+    run's final loss and weights."""
+    log = run(config + ["--ckpt_path", "latest"], killed)
+    assert f"resuming from {killed / 'runs/tiny/checkpoints/last.ckpt'}" in log
+    step, loss, weights = final_loss_and_weights(killed)
+    whole_step, whole_loss, whole_weights = final_loss_and_weights(whole)
+    assert step == whole_step == 12
+    assert loss == pytest.approx(whole_loss, rel=1e-5), (loss, whole_loss)
+    assert max(float((weights[k] - whole_weights[k]).abs().max()) for k in weights) < 1e-5
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     """What ``run.py synthesize --model janus-tiny`` writes, smaller: 256 train, 16 val samples."""
@@ -120,13 +132,7 @@ def test_sigkilled_tiny_fit_resumes_with_latest_to_the_same_final_loss_and_leave
         time.sleep(0.1)
     assert not [p for p in descendants if alive(p)], "processes of the killed fit survived it by 10 s"
 
-    log = run(config + ["--ckpt_path", "latest"], killed)
-    assert f"resuming from {ckpt}" in log
-    step, loss, weights = final_loss_and_weights(killed)
-    whole_step, whole_loss, whole_weights = final_loss_and_weights(whole)
-    assert step == whole_step == 12
-    assert loss == pytest.approx(whole_loss, rel=1e-5), (loss, whole_loss)
-    assert max(float((weights[k] - whole_weights[k]).abs().max()) for k in weights) < 1e-5
+    resume_and_compare(config, killed, whole)
 
     with pytest.raises(AssertionError, match="fit would start from step 0, but the experiment holds earlier "
                                              "checkpoints: .*runs/tiny/checkpoints"):

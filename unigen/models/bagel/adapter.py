@@ -14,7 +14,7 @@ from torch import nn
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from unigen.files import atomic_write_text
-from unigen.models.bagel.autoencoder import build_autoencoder, from_tokens, to_tokens
+from unigen.models.bagel.autoencoder import FluxFromFolder, PixelLatents, build_autoencoder, from_tokens, to_tokens
 from unigen.models.bagel.checkpoint import WEIGHTS, key_map, load_official, save_official
 from unigen.models.bagel.config import GEOMETRY_FILE, BagelConfig
 from unigen.models.bagel.embeddings import latent_position_ids
@@ -205,7 +205,8 @@ class BagelUnified(UnifiedModel):
         raise NotImplementedError("BAGEL's image head predicts velocities (velocity), not codebook logits")
 
     @property
-    def vq(self) -> nn.Module:
+    def vq(self) -> PixelLatents | FluxFromFolder:
+        """The image autoencoder (kept outside the module tree: frozen, never checkpointed)."""
         return self.autoencoder
 
     @torch.no_grad()
@@ -236,7 +237,7 @@ class BagelUnified(UnifiedModel):
     def save_pretrained(self, path: str, guidance_scale: float = 4.0) -> None:
         """The official layout (``save_official``), the tokenizer, and ``unigen_bagel.json``: the
         latent geometry where it differs from the release's, and the guidance scale."""
-        save_official(self.hf, path)
+        save_official(self.hf, path, source=self.hf.config.folder)  # a release's VAE, SigLIP and files pass through
         self.spec.tokenizer.save_pretrained(path)
         sidecar = {**self.hf.config.geometry(), "guidance_scale": guidance_scale}
         atomic_write_text(Path(path) / GEOMETRY_FILE, json.dumps(sidecar, indent=2, sort_keys=True))

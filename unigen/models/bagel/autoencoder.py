@@ -1,21 +1,24 @@
-"""Pixels <-> latents for the flow head: the FLUX VAE of an official folder, or plain pixels.
+"""Pixels <-> latents for the flow head: the FLUX VAE of a release folder, or plain pixels.
 
 ``pixels`` (tiny models, toy worlds): the latent is the image itself (3 channels, no
 downsampling); the flow head's 2D latent patches then are pixel patches. ``flux``: the FLUX VAE of
-``ae.safetensors`` (16 channels, 8x down), which unigen does not build yet: fitting and sampling
-latents work, turning them into pixels raises (docs/models.md).
+the folder's ``ae.safetensors`` (16 channels, 8x down; ``flux_vae.py``, through diffusers).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
-from torch import nn
 
 from unigen.models.bagel.config import BagelConfig
+from unigen.models.bagel.flux_vae import FluxLatents, load_flux
+
+AE_WEIGHTS = "ae.safetensors"
 from unigen.models.bagel.embeddings import patchify, unpatchify
 
 
-class PixelLatents(nn.Module):
+class PixelLatents:
     """The identity autoencoder: latents are pixels in [-1, 1]."""
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -25,18 +28,32 @@ class PixelLatents(nn.Module):
         return latents.clamp(-1, 1)
 
 
-class FluxNotBuilt(nn.Module):
-    """Stands in for the FLUX VAE: every use names what is missing."""
+class FluxFromFolder:
+    """The FLUX VAE of a release folder's ``ae.safetensors``, loaded on first use onto the device of
+    its input (frozen, never part of the trained model or its checkpoints)."""
 
-    def _refuse(self, *args) -> torch.Tensor:
-        raise NotImplementedError("the FLUX VAE (ae.safetensors) is not built in unigen yet: a BAGEL folder fits and "
-                                  "samples latents, but encoding or decoding pixels needs it (docs/models.md)")
+    def __init__(self, path: Path | None):
+        self.path, self.vae = path, None
 
-    encode = decode = _refuse
+    def _on(self, device: torch.device) -> FluxLatents:
+        if self.path is None:
+            raise FileNotFoundError("this BAGEL model was built from an architecture config, not a release folder: "
+                                    "there is no ae.safetensors to encode or decode pixels with")
+        if self.vae is None:
+            self.vae = load_flux(self.path)
+        return self.vae.to(device)
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._on(pixels.device).encode(pixels)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self._on(latents.device).decode(latents)
 
 
-def build_autoencoder(config: BagelConfig) -> nn.Module:
-    return PixelLatents() if config.autoencoder == "pixels" else FluxNotBuilt()
+def build_autoencoder(config: BagelConfig) -> PixelLatents | FluxFromFolder:
+    if config.autoencoder == "pixels":
+        return PixelLatents()
+    return FluxFromFolder(Path(config.folder) / AE_WEIGHTS if config.folder else None)
 
 
 def to_tokens(latents: torch.Tensor, patch: int) -> torch.Tensor:

@@ -44,6 +44,8 @@ class BagelConfig:
     (``latent_channels`` 3, ``vae_downsample`` 1: tiny models and toy worlds)."""
     vit: dict[str, Any] | None = field(default=None)
     """The raw SigLIP config of the folder (the understanding encoder is not built here)."""
+    folder: str | None = None
+    """The release folder this config was read from (its ``ae.safetensors``, files passed through on save)."""
 
     def __post_init__(self) -> None:
         if self.autoencoder not in AUTOENCODERS:
@@ -101,7 +103,8 @@ class BagelConfig:
         vit = json.loads(vit_path.read_text()) if vit_path.is_file() else None
         saved = json.loads(geometry_path.read_text()) if geometry_path.is_file() else {}
         geometry = {name: value for name, value in saved.items() if name in GEOMETRY_FIELDS}
-        return cls(llm=qwen2_config(json.loads(llm_path.read_text())), vit=vit, **{**geometry, **overrides})
+        return cls(llm=qwen2_config(json.loads(llm_path.read_text())), vit=vit, folder=str(folder),
+                   **{**geometry, **overrides})
 
 
 GEOMETRY_FIELDS = ("latent_channels", "vae_downsample", "latent_patch_size", "max_latent_size", "timestep_shift",

@@ -53,13 +53,19 @@ def world_model(source: str = "shapes-janus", vq_weights: str | None = str(DEFAU
     return model.eval()
 
 
+def payloads(model: UnifiedModel, images: np.ndarray) -> np.ndarray:
+    """The model's image payloads of rendered images: VQ ids (int64) or latent tokens (float32)."""
+    with torch.no_grad():
+        encoded = model.encode_images(to_pixels(images)).cpu().numpy()
+    return encoded.astype(np.int64 if model.spec.image.kind == "tokens" else np.float32)
+
+
 def render_trajectories(records: list[PromptRecord], model: UnifiedModel, seed: int) -> list[Trajectory]:
     """One rendered trajectory per record (plan as reasoning, PNG, VQ ids), seeded."""
     rng = random.Random(seed)
     plans = [make_plan(r.metadata, rng) for r in records]
     images = np.stack([render(p, model.spec.image.size, rng) for p in plans])
-    with torch.no_grad():
-        ids = model.encode_images(to_pixels(images)).cpu().numpy().astype(np.int64)
+    ids = payloads(model, images)
     return [
         Trajectory(prompt_id=r.id, sample_idx=0, prompt=r.prompt, reasoning=format_plan(plan),
                    image_tokens=tokens, category=r.category, metadata=r.metadata, mode="explicit",
@@ -130,9 +136,8 @@ def two_takes(records: list[PromptRecord], model: UnifiedModel, rng: random.Rand
     n = len(records)
     second_plans = [plan_to_keep(text, r.metadata) or make_plan(r.metadata, rng) for text, r in zip(first_texts, records)]
     rendered = np.stack([render(p, model.spec.image.size, rng) for p in second_plans])
+    ids = np.concatenate([first_ids, payloads(model, rendered)])
     with torch.no_grad():
-        second_ids = model.encode_images(to_pixels(rendered)).cpu().numpy().astype(np.int64)
-        ids = np.concatenate([first_ids, second_ids])
         seen = to_images(model.decode_images(torch.from_numpy(ids)))
     judge = ShapesJudge(strict=True)
     says = [judge.describe(image) for image in seen]
@@ -157,8 +162,7 @@ def two_take_trajectories(records: list[PromptRecord], model: UnifiedModel, seed
     slips = [rng.choice(SLIPS) if rng.random() < slip_rate else None for _ in records]
     drawn = [slip(p, rng) if kind == "plan" else p for p, kind in zip(first_plans, slips)]
     images = np.stack([render(p, model.spec.image.size, rng) for p in drawn])
-    with torch.no_grad():
-        ids = model.encode_images(to_pixels(images)).cpu().numpy().astype(np.int64)
+    ids = payloads(model, images)
     for k, kind in enumerate(slips):
         if kind == "fragment":
             ids[k] = paste_fragment(ids[k], ids[rng.choice([i for i in range(n) if i != k] or [k])], rng)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from transformers import PreTrainedTokenizerFast
 
+from unigen.models.bagel.adapter import byte_tokenizer as bagel_byte_tokenizer
 from unigen.models.janus.tokenizer import byte_level_tokenizer
 from unigen.worlds.shapes.vocab import WORDS
 
@@ -14,3 +15,8 @@ WORLD_TOKENS = tuple(WORDS) + tuple(" " + w for w in WORDS)
 def shapes_tokenizer() -> PreTrainedTokenizerFast:
     """Built offline and deterministically; saved beside checkpoints, reloads with AutoTokenizer."""
     return byte_level_tokenizer(extra_words=WORLD_TOKENS)
+
+
+def shapes_bagel_tokenizer() -> PreTrainedTokenizerFast:
+    """The same world words with BAGEL's special tokens (the ``shapes-bagel`` preset)."""
+    return bagel_byte_tokenizer(extra_words=WORLD_TOKENS)
