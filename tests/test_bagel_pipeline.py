@@ -41,6 +41,10 @@ def test_tiny_bagel_loop_end_to_end(tmp_path, monkeypatch):
     model, report = load_official(run_dir / "fit" / "model")
     assert report.unexpected == [] and report.missing == [] and report.loaded
     assert (run_dir / "report.md").is_file() and (run_dir / "grid.png").is_file()
+    weights = run_dir / "fit" / "model" / "ema.safetensors"
+    written = weights.stat().st_mtime_ns
+    main(["loop", "--config", "configs/loop/tiny_bagel.yaml", "--out", str(tmp_path / "loop")])
+    assert weights.stat().st_mtime_ns == written  # a finished run is reused, its fit not redone
 
 
 def test_fit_lowers_both_losses_and_learns_to_emit_the_switch():

@@ -31,3 +31,23 @@ def test_flow_world_model_renders_latent_trajectories_that_decode_to_their_pictu
 def test_pixel_latents_round_trip_every_render_the_judge_accepts():
     """The VQ's check (300/300 for the committed VQ): here the latents are the pixels."""
     assert round_trip_acceptance(load_model("shapes-bagel"), samples=100, seed=11) == 1.0
+
+
+def test_committed_flow_base_draws_what_the_strict_judge_accepts():
+    """The committed base (configs/shapes/pretrain_flow.yaml): 32 held-out prompts, one sample each at
+    its chosen guidance (3) and 20 Euler steps. Over 3 seeds x 1,152 samples it scores 0.466
+    (docs/shapes.md); here a fixed draw, with a margin for the sampling noise of 32 samples."""
+    from unigen.generation.config import SamplingConfig
+    from unigen.generation.sampler import sample
+    from unigen.rewards.images import pixels_to_pil
+    from unigen.worlds.shapes.judge import ShapesJudge
+
+    model = load_model("unigen/worlds/shapes/assets/base_flow").eval()
+    records = sample_prompts(32, 5, split="heldout")
+    config = SamplingConfig(mode="explicit", max_reasoning_tokens=40, cfg=3.0, text_temperature=0.7,
+                            flow={"num_timesteps": 20, "timestep_shift": 3.0, "cfg_interval": [0.4, 1.0]})
+    results = sample(model, [r.prompt for r in records], config, seeds=list(range(32)))
+    pixels = model.decode_images(torch.from_numpy(np.stack([r.image_tokens for r in results])))
+    judge = ShapesJudge(strict=True)
+    accepted = [judge.judge(np.asarray(image), r.metadata)[0] for image, r in zip(pixels_to_pil(pixels), records)]
+    assert np.mean(accepted) >= 0.3, np.mean(accepted)

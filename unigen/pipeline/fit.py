@@ -94,7 +94,7 @@ def fit(settings: FitSettings) -> Path:
     recorded = {**as_dict(s), "config_sha256": [file_sha256(c) for c in s.config]}
     out.mkdir(parents=True, exist_ok=True)
     check_settings(out / "fit-settings.json", recorded)
-    if (model_dir / "config.json").is_file():
+    if model_dir.is_dir():  # the export renames a finished folder into place
         return model_dir
     ranks = current()  # before the fit: ranks it starts itself join a process group it makes
     cli = lightning_cli(fit_argv(s))

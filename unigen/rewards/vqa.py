@@ -178,14 +178,12 @@ def _is_unified_source(judge: str | UnifiedModel) -> bool:
         return True
     from pathlib import Path
 
-    from unigen.models.loading import MODELS
+    from unigen.models.loading import MODELS, folder_model_type
 
     path = Path(judge)
     if path.suffix in {".ckpt", ".yaml", ".yml"} or not path.exists():
         return True
-    config = path / "config.json"
-    if config.is_file():
-        import json
-
-        return json.loads(config.read_text()).get("model_type") in MODELS.short_names
-    return False
+    try:
+        return folder_model_type(path) in MODELS.short_names
+    except FileNotFoundError:  # neither a transformers folder nor a unified model's release layout
+        return False

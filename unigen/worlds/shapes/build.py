@@ -104,7 +104,7 @@ def data_main(argv: list[str]) -> None:
     out = Path(args.out)
     model = world_model(args.model, args.vq_weights)
     init = out / "model"
-    if not (init / "config.json").exists():
+    if not all((init / name).is_file() for name in model.saved_files):
         model.save_pretrained(str(init))
     rendered = partial(render_trajectories, model=model)
     train = write_world_shards(out, "train", args.train_samples, args.shard_size, args.seed, rendered, args.weights)
