@@ -13,9 +13,9 @@ Per-row seeds fix the text noise (``unigen.generation.pick``) and the block's st
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from unigen.data.trajectory import no_image
 from unigen.generation.config import SampleResult, SamplingConfig
 from unigen.generation.pick import TEXT_STREAM, NoiseBlocks, choose, row_keys
 from unigen.models.unified import UnifiedModel
@@ -83,7 +83,6 @@ def sample_blocks(model: UnifiedModel, prompts: list[str], config: SamplingConfi
     out = []
     for row, text in enumerate(written.cpu().tolist()):
         text = [t for t in text if t >= 0]
-        image = images.get(row, np.zeros(0, dtype=np.int64))
-        out.append(SampleResult(spec.decode_text(text), text, image, bool(switched[row]),
-                                stop[row] if row in images or config.mode == "unified" else "image"))
+        out.append(SampleResult(spec.decode_text(text), text, images.get(row, no_image()), bool(switched[row]),
+                                stop[row]))
     return out

@@ -171,11 +171,7 @@ class BagelUnified(UnifiedModel):
     def block_context(self, cache: KVCache, key_mask: torch.Tensor, position: torch.Tensor,
                       rows: torch.Tensor) -> BlockContext:
         """The context of ``rows``' latent blocks after the text phase (the sampler calls this)."""
-        picked = KVCache(len(cache.keys), cache.length)
-        picked.keys = [k[rows, :, :cache.length] for k in cache.keys]
-        picked.values = [v[rows, :, :cache.length] for v in cache.values]
-        picked.length = cache.length
-        return BlockContext(picked, key_mask[rows, :cache.length].bool(), position[rows])
+        return BlockContext(cache.select(rows), key_mask[rows, :cache.length].bool(), position[rows])
 
     def flow_velocity(self, x: torch.Tensor, t: float, context: BlockContext | None) -> torch.Tensor:
         """(B, N, C) velocities of latent blocks ``x`` at time ``t``, each reading its row's context

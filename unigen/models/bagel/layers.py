@@ -75,6 +75,14 @@ class KVCache:
     def advance(self, n: int) -> None:
         self.length += n
 
+    def select(self, rows: torch.Tensor) -> "KVCache":
+        """A cache holding only ``rows``' written slots (copies of them)."""
+        picked = KVCache(len(self.keys), self.length)
+        picked.keys = [k[rows, :, :self.length] for k in self.keys]
+        picked.values = [v[rows, :, :self.length] for v in self.values]
+        picked.length = self.length
+        return picked
+
 
 def head_dim(config: Qwen2Config) -> int:
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
