@@ -121,16 +121,23 @@ def test_block_mask_equals_the_reference_layout_per_sample(pack_length):
         assert start == int(batch.attention_mask[row].sum())
 
 
-def test_training_heads_equal_the_reference_model_path(module):
+@pytest.mark.parametrize("flow_timesteps", [None, (0.7, 1.0)])
+def test_training_heads_equal_the_reference_model_path(flow_timesteps):
     """UnifiedLM.heads (the seam: FlowHead inputs and loss, block mask, experts) gives the losses of
-    ``bagel.heads.token_losses`` (the path checked against the official code) for the same times and noise."""
+    ``bagel.heads.token_losses`` (the path checked against the official code) for the same times and
+    noise; ``flow_timesteps`` maps the times linearly into its range."""
+    torch.manual_seed(0)
+    module = UnifiedLM(model="bagel-micro", flow_timesteps=flow_timesteps)
+    module.configure_model()
     spec = module.spec
     trajs = trajectories()
     batch = collate([build_example(t, spec, "unified") for t in trajs], spec.pad_id)
     with torch.no_grad():
         text, image = module.heads(batch, noise_seed=5)
     generator = torch.Generator().manual_seed(5)
-    block_t = sample_timesteps(len(trajs), spec.image_head.timestep_shift, generator)
+    low, high = flow_timesteps or (0.0, 1.0)
+    block_t = low + (high - low) * sample_timesteps(len(trajs), spec.image_head.timestep_shift, generator)
+    assert bool((block_t >= low).all()) and (flow_timesteps is None or float(block_t.min()) > 0.7)
     x0 = batch.image_values
     noise = torch.randn(x0.shape, generator=generator)
     layouts = []
@@ -143,6 +150,13 @@ def test_training_heads_equal_the_reference_model_path(module):
     assert int(text.tokens) == reference.ce.numel() and int(image.tokens) == reference.mse.numel() == 48
     assert float(text.weighted_loss) == pytest.approx(float(reference.ce.sum()), rel=1e-5)
     assert float(image.weighted_loss) == pytest.approx(float(reference.mse.sum()), rel=1e-5)
+
+
+def test_flow_timesteps_refuses_other_heads_and_bad_ranges():
+    with pytest.raises(ValueError, match=r"flow_timesteps \[0.7, 1.0\].*'janus-tiny'.*not a flow-matching head"):
+        UnifiedLM(model="janus-tiny", flow_timesteps=(0.7, 1.0)).configure_model()
+    with pytest.raises(ValueError, match=r"timestep_range \[0.9, 0.5\]: needs 0 <= low < high <= 1"):
+        UnifiedLM(model="bagel-micro", flow_timesteps=(0.9, 0.5)).configure_model()
 
 
 def test_reward_weights_scale_each_sample_mse_and_normalise_globally(module):

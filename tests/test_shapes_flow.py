@@ -5,10 +5,15 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import torch
+import yaml
 from PIL import Image
 
+from tests.conftest import REPO
+from unigen.cli import main
 from unigen.models.loading import load_model
+from unigen.pipeline.fit import FitSettings, fit_argv
 from unigen.worlds.shapes.build import round_trip_acceptance
 from unigen.worlds.shapes.dataset import render_trajectories
 from unigen.worlds.shapes.grammar import sample_prompts
@@ -51,3 +56,15 @@ def test_committed_flow_base_draws_what_the_strict_judge_accepts():
     judge = ShapesJudge(strict=True)
     accepted = [judge.judge(np.asarray(image), r.metadata)[0] for image, r in zip(pixels_to_pil(pixels), records)]
     assert np.mean(accepted) >= 0.3, np.mean(accepted)
+
+
+def test_the_flow_loops_fit_stage_trains_the_noisy_end_at_lr_1e_4(monkeypatch, capsys):
+    """configs/loop/shapes_flow.yaml's fit stage as the loop runs it (its configs and args) resolves to
+    the documented recipe: lr 1e-4, flow times in [0.7, 1] (docs/shapes.md)."""
+    monkeypatch.chdir(REPO)
+    stage = yaml.safe_load((REPO / "configs/loop/shapes_flow.yaml").read_text())["fit"]
+    argv = fit_argv(FitSettings(config=stage["config"], args=stage["args"]))
+    with pytest.raises(SystemExit):
+        main([a for a in argv if a not in ("--ckpt_path", "latest")] + ["--print_config"])
+    model = yaml.safe_load(capsys.readouterr().out)["model"]["init_args"]
+    assert model["lr"] == 1e-4 and model["flow_timesteps"] == [0.7, 1.0]

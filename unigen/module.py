@@ -64,6 +64,7 @@ class UnifiedLM(L.LightningModule):
         compile_layers: bool = False,
         logits_chunk_size: int = 0,
         lora: dict | None = None,
+        flow_timesteps: tuple[float, float] | None = None,
     ):
         """
         Args:
@@ -86,6 +87,10 @@ class UnifiedLM(L.LightningModule):
                 recompute their logits in backward (0: all at once); bounds the fp32 logits memory.
             lora: train low-rank adapters on the backbone instead of all weights: the fields of
                 ``unigen.lora.LoraSettings`` (``rank``, ``alpha``, ``dropout``, ``targets``); ``{}`` = defaults.
+            flow_timesteps: flow-matching image heads (BAGEL) only: draw the training times in this
+                ``(low, high)`` part of [0, 1], 1 being pure noise; ``[0.7, 1.0]`` fits only the
+                noisy end, where a picture's layout is decided, and leaves the detail to the base
+                (docs/shapes.md); None: the whole range, as in pretraining.
         """
         super().__init__()
         self.lora = None if lora is None else LoraSettings.from_dict(lora)
@@ -111,8 +116,14 @@ class UnifiedLM(L.LightningModule):
         self.apply_training_options()
 
     def apply_training_options(self) -> None:
-        """LoRA, activation checkpointing and per-layer compilation on the built ``net``."""
+        """The flow head's training times, LoRA, activation checkpointing and per-layer compilation on the
+        built ``net``."""
         hp = self.hparams
+        if hp.flow_timesteps is not None:
+            if not hasattr(self.net.image_head, "timestep_range"):
+                raise ValueError(f"flow_timesteps {list(hp.flow_timesteps)}: the model {hp.model!r} draws with a "
+                                 f"{type(self.net.image_head).__name__}, not a flow-matching head")
+            self.net.image_head.timestep_range = tuple(hp.flow_timesteps)
         if self.lora is not None:
             add_lora(self.net, self.lora)
         if hp.gradient_checkpointing:

@@ -2,8 +2,9 @@
 
 - **layout**: ``<|vision_start|>``, N latent tokens, ``<|vision_end|>`` on one rotary position,
   bidirectional inside and read by no later token (the sequence ends there);
-- **loss**: each training image gets a logit-normal time ``t`` (shifted by ``timestep_shift``) and
-  Gaussian noise; its tokens enter as ``x_t = (1 - t) x0 + t noise`` and the head predicts the
+- **loss**: each training image gets a logit-normal time ``t`` (shifted by ``timestep_shift``, then
+  mapped linearly into ``timestep_range``: a post-training fit may keep to the noisy end, where the
+  layout is decided, see docs/shapes.md) and Gaussian noise; its tokens enter as ``x_t = (1 - t) x0 + t noise`` and the head predicts the
   velocity ``noise - x0``; per token the squared error averaged over channels, weighted by the
   sample's image weight and summed (the trainer divides by the global count of latent tokens, as
   for every head: per-sample reward weighting of the MSE, which the official trainer lacks);
@@ -44,9 +45,23 @@ class FlowHead(ImageHead):
     autoregressive = False
     empty_unconditional = True
 
-    def __init__(self, spec: ImageSpec, begin_id: int, end_id: int, timestep_shift: float = 1.0):
+    def __init__(self, spec: ImageSpec, begin_id: int, end_id: int, timestep_shift: float = 1.0,
+                 timestep_range: tuple[float, float] = (0.0, 1.0)):
         super().__init__(spec, begin_id, end_id)
         self.timestep_shift = timestep_shift
+        self.timestep_range = timestep_range
+
+    @property
+    def timestep_range(self) -> tuple[float, float]:
+        """``(low, high)``: training times are drawn in this part of [0, 1] (1 is pure noise)."""
+        return self._timestep_range
+
+    @timestep_range.setter
+    def timestep_range(self, value: tuple[float, float]) -> None:
+        low, high = map(float, value)
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(f"timestep_range {list(value)}: needs 0 <= low < high <= 1 (1 is pure noise)")
+        self._timestep_range = (low, high)
 
     def check(self, payload: np.ndarray) -> np.ndarray:
         latents = np.asarray(payload)
@@ -75,7 +90,9 @@ class FlowHead(ImageHead):
         if not count:
             return embeds, None
         n = self.spec.num_tokens
-        times = sample_timesteps(count // n, self.timestep_shift, generator).repeat_interleave(n)
+        low, high = self.timestep_range
+        times = low + (high - low) * sample_timesteps(count // n, self.timestep_shift, generator)
+        times = times.repeat_interleave(n)
         x0 = values.float().cpu()
         noise = torch.randn(x0.shape, generator=generator)
         device = embeds.device
