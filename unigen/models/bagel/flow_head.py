@@ -4,10 +4,11 @@
   bidirectional inside and read by no later token (the sequence ends there);
 - **loss**: each training image gets a logit-normal time ``t`` (shifted by ``timestep_shift``, then
   mapped linearly into ``timestep_range``: a post-training fit may keep to the noisy end, where the
-  layout is decided, see docs/shapes.md) and Gaussian noise; its tokens enter as ``x_t = (1 - t) x0 + t noise`` and the head predicts the
-  velocity ``noise - x0``; per token the squared error averaged over channels, weighted by the
-  sample's image weight and summed (the trainer divides by the global count of latent tokens, as
-  for every head: per-sample reward weighting of the MSE, which the official trainer lacks);
+  layout is decided, see docs/shapes.md) and Gaussian noise; its tokens enter as
+  ``x_t = (1 - t) x0 + t noise`` and the head predicts the velocity ``noise - x0``; per token the
+  squared error averaged over channels, weighted by the sample's image weight and summed (the
+  trainer divides by the global count of latent tokens, as for every head: per-sample reward
+  weighting of the MSE, which the official trainer lacks);
 - **sampling**: Euler over the official shifted schedule from noise, reading the text phase's KV
   cache; guidance against the image block alone (the text-free context of the official
   inferencer), in an interval, renormalised (``unigen.models.bagel.sampling``);
@@ -45,11 +46,10 @@ class FlowHead(ImageHead):
     autoregressive = False
     empty_unconditional = True
 
-    def __init__(self, spec: ImageSpec, begin_id: int, end_id: int, timestep_shift: float = 1.0,
-                 timestep_range: tuple[float, float] = (0.0, 1.0)):
+    def __init__(self, spec: ImageSpec, begin_id: int, end_id: int, timestep_shift: float = 1.0):
         super().__init__(spec, begin_id, end_id)
         self.timestep_shift = timestep_shift
-        self.timestep_range = timestep_range
+        self.timestep_range = (0.0, 1.0)  # pretraining's; a fit sets it (UnifiedLM's flow_timesteps)
 
     @property
     def timestep_range(self) -> tuple[float, float]:
